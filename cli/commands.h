@@ -1,0 +1,15 @@
+/* commands.h — the subcommands of the dashi program, one function each.
+ *
+ * main.c dispatches argv[1] through a table of these; every command parses its own
+ * options, prints --help, and returns the process exit status (0 ok, 1 failure,
+ * 2 usage error).
+ */
+#ifndef DASHI_COMMANDS_H
+#define DASHI_COMMANDS_H
+
+int dashi_cmd_replay(int argc, char **argv);   /* cli/cmd_replay.c */
+int dashi_cmd_scenario(int argc, char **argv); /* cli/cmd_scenario.c */
+int dashi_cmd_rules(int argc, char **argv);    /* cli/cmd_rules.c */
+int dashi_cmd_schemas(int argc, char **argv);  /* cli/cmd_schemas.c */
+
+#endif

@@ -5,6 +5,13 @@
  * same event), and for every timer the module that owns the timer id prefix:
  * "sp:" identity, "cm:" commission (association, review, tiers), "cp:" campaign.
  * Modules talk to each other only through the functions below.
+ *
+ * Order inside one step: commission calls dashi_identity_record_payment() while it
+ * handles an OrderPaid, so when campaign runs afterwards the person is already
+ * paid; campaign recognises the first purchase by first_order_id / first_cart_id.
+ *
+ * State key prefixes (each module owns its own): identity "acct:", "person:",
+ * "attr:"; commission "asc:", "amb:", "ord:", "cm:"; campaign "cp:".
  */
 #ifndef DASHI_MODULES_H
 #define DASHI_MODULES_H
@@ -51,5 +58,12 @@ dashi_err dashi_campaign_on_timer(dashi_ctx *ctx, const char *timer_id, const js
  * (the CommissionEvent just emitted), so counts follow validity. */
 void dashi_campaign_on_commission(dashi_ctx *ctx, const dashi_commission_event *ce);
 void dashi_campaign_on_person_change(dashi_ctx *ctx, const char *const *uids, size_t n);
+/* K1: commission asks, when it creates the PENDING commission of an order, for the
+ * first-order bonus of that order (yunqi; 0 when the order does not qualify). The
+ * campaign module records it and emits the BONUS CampaignEvent; commission writes
+ * the same number into the CommissionEvent's bonus_amount. amount is the normal
+ * commission as granted (after the C9 cap). */
+int64_t dashi_campaign_first_order_bonus(dashi_ctx *ctx, const dashi_order_paid *order,
+                                         const char *ambassador_uid, int64_t base, int64_t amount);
 
 #endif

@@ -27,7 +27,14 @@ typedef struct dashi_ctx {
     const dashi_event *event;       /* the input event of this step; NULL for a timer */
     dashi_event *outputs;           /* outputs of this step, in order */
     size_t n_outputs, cap_outputs;
+    char error[256];                /* why a handler refused the event (dashi_ctx_fail) */
 } dashi_ctx;
+
+/* Refuse the step's input as bad input (or report another error): records the
+ * message for the caller and returns err, so a handler writes
+ *   return dashi_ctx_fail(ctx, DASHI_ERR_INVALID, "refund %lld exceeds ...", ...);
+ * The engine then drops the whole step: nothing of it is written or emitted. */
+dashi_err dashi_ctx_fail(dashi_ctx *ctx, dashi_err err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Append an output. Takes ev's contents (ev is left zeroed; its type is kept). */
 void dashi_ctx_emit(dashi_ctx *ctx, dashi_event *ev);

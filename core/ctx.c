@@ -1,0 +1,59 @@
+/* ctx.c — output collection and deterministic ids for rules handlers.
+ *
+ * Output ids must be the same on every replay of the same inputs (EVENTS.md), so
+ * they are digests of what caused them, never counters or clocks: SHA-256 over the
+ * parts separated by NUL bytes, 64 bits of it in hex — collisions need ~4e9 outputs
+ * of one prefix before they become likely.
+ */
+#include "core/ctx.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+void dashi_ctx_emit(dashi_ctx *ctx, dashi_event *ev) {
+    if (ctx->n_outputs == ctx->cap_outputs) {
+        size_t cap = ctx->cap_outputs ? ctx->cap_outputs * 2 : 8;
+        dashi_event *o = realloc(ctx->outputs, cap * sizeof(*o));
+        if (!o)
+            abort(); /* out of memory in the middle of a step: nothing sane to do */
+        ctx->outputs = o;
+        ctx->cap_outputs = cap;
+    }
+    ctx->outputs[ctx->n_outputs++] = *ev;
+    dashi_event_type type = ev->type;
+    memset(ev, 0, sizeof(*ev));
+    ev->type = type;
+}
+
+char *dashi_ctx_make_id(char *buf, size_t size, const char *prefix, const char *const *parts, size_t n_parts) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    EVP_MD_CTX *h = EVP_MD_CTX_new();
+    if (!h)
+        abort();
+    EVP_DigestInit_ex(h, EVP_sha256(), NULL);
+    for (size_t i = 0; i < n_parts; i++) {
+        const char *p = parts[i] ? parts[i] : "";
+        EVP_DigestUpdate(h, p, strlen(p) + 1); /* include the NUL as separator */
+    }
+    EVP_DigestFinal_ex(h, md, &md_len);
+    EVP_MD_CTX_free(h);
+    int n = snprintf(buf, size, "%s-", prefix);
+    for (int i = 0; i < 8 && n >= 0 && (size_t)n + 2 < size; i++)
+        n += snprintf(buf + n, size - (size_t)n, "%02x", md[i]);
+    return buf;
+}
+
+dashi_err dashi_ctx_fail(dashi_ctx *ctx, dashi_err err, const char *fmt, ...) {
+    if (ctx->error[0] == '\0') {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->error, sizeof(ctx->error), fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}

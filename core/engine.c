@@ -1,0 +1,264 @@
+/* engine.c — one atomic step per input event or timer, in event-time order.
+ *
+ * A step: reset the view, run the rules modules, turn the view's changes into one
+ * write set, apply it, and only then hand the outputs to the caller. Input events
+ * carry a de-duplication marker "ev:<event_id>" whose value is a digest of the
+ * event's content: the write set checks the marker is absent, so a redelivery (or
+ * a second instance racing on the same event) applies nothing, and a different
+ * event reusing an event_id is refused as bad input. Timers are read from the
+ * store in (due, id) order and each fires as its own step that also deletes it;
+ * after a step that scheduled new timers the queue is read again, so a timer a
+ * handler adds for an earlier instant still fires in order. Handlers return
+ * DASHI_ERR_INVALID for input that breaks a rule of EVENTS.md; the step is then
+ * dropped whole, so bad input changes nothing.
+ */
+#include "core/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/modules.h"
+
+#define TIMER_BATCH 64
+
+struct dashi_engine {
+    const dashi_rules *rules;   /* borrowed */
+    const dashi_keyring *keys;  /* borrowed */
+    dashi_state *state;         /* borrowed */
+    dashi_view *view;           /* owned */
+    dashi_writeset ws;
+    dashi_engine_stats stats;
+};
+
+dashi_engine *dashi_engine_new(const dashi_rules *rules, const dashi_keyring *keys, dashi_state *state,
+                               char *errstr, size_t errstr_size) {
+    dashi_engine *e = NULL;
+    if (!rules || !state) {
+        dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "engine: rules and state are required");
+        goto out;
+    }
+    e = calloc(1, sizeof(*e));
+    if (!e || !(e->view = dashi_view_new(state))) {
+        dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "engine: out of memory");
+        dashi_engine_destroy(e);
+        e = NULL;
+        goto out;
+    }
+    e->rules = rules;
+    e->keys = keys;
+    e->state = state;
+    dashi_writeset_init(&e->ws);
+out:
+    return e;
+}
+
+void dashi_engine_destroy(dashi_engine *e) {
+    if (!e)
+        return;
+    dashi_view_destroy(e->view);
+    dashi_writeset_clear(&e->ws);
+    free(e);
+}
+
+void dashi_engine_stats_get(const dashi_engine *e, dashi_engine_stats *out) {
+    *out = e->stats;
+}
+
+static void ctx_init(dashi_engine *e, dashi_ctx *ctx, dashi_time now, const char *cause, const dashi_event *ev) {
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->view = e->view;
+    ctx->rules = e->rules;
+    ctx->set = dashi_rules_at(e->rules, now);
+    ctx->keys = e->keys;
+    ctx->now = now;
+    ctx->cause = cause;
+    ctx->event = ev;
+}
+
+static void ctx_free_outputs(dashi_ctx *ctx) {
+    for (size_t i = 0; i < ctx->n_outputs; i++)
+        dashi_event_clear(&ctx->outputs[i]);
+    free(ctx->outputs);
+    ctx->outputs = NULL;
+    ctx->n_outputs = ctx->cap_outputs = 0;
+}
+
+/* Commit the view (plus the extra ops already in e->ws) and emit outputs.
+ * *stop is set when the emit callback asked to stop. */
+static dashi_err commit_step(dashi_engine *e, dashi_ctx *ctx, dashi_emit_fn emit, void *opaque, int *stop,
+                             char *errstr, size_t errstr_size) {
+    const char *msg = NULL;
+    dashi_err err = dashi_view_error(e->view, &msg), result = DASHI_OK;
+    if (err != DASHI_OK) {
+        dashi_errf(err, errstr, errstr_size, "%s", msg);
+        goto out;
+    }
+    if ((err = dashi_view_writeset(e->view, &e->ws)) != DASHI_OK) {
+        dashi_errf(err, errstr, errstr_size, "engine: cannot build write set: %s", dashi_err_str(err));
+        goto out;
+    }
+    const dashi_writeset *sets[1] = {&e->ws};
+    err = e->state->ops->apply(e->state, 1, sets, &result, errstr, errstr_size);
+    if (err != DASHI_OK)
+        goto out;
+    if (result != DASHI_OK) {
+        err = result == DASHI_ERR_CONFLICT ? DASHI_ERR_DUPLICATE : result;
+        dashi_errf(err, errstr, errstr_size, "engine: step %s was applied concurrently", ctx->cause);
+        goto out;
+    }
+    dashi_view_committed(e->view);
+    e->stats.outputs += ctx->n_outputs;
+    for (size_t i = 0; i < ctx->n_outputs && emit; i++)
+        if (emit(opaque, &ctx->outputs[i]) != 0) {
+            *stop = 1;
+            break;
+        }
+out:
+    dashi_writeset_clear(&e->ws);
+    return err;
+}
+
+static dashi_err dispatch_timer(dashi_ctx *ctx, const dashi_timer *t) {
+    const json_t *payload = NULL;
+    json_t *parsed = NULL;
+    dashi_err err = DASHI_OK;
+    if (t->payload && t->payload_len) {
+        parsed = json_loadb(t->payload, t->payload_len, JSON_DECODE_ANY, NULL);
+        payload = parsed;
+    }
+    if (strncmp(t->id, "sp:", 3) == 0)
+        err = dashi_identity_on_timer(ctx, t->id, payload);
+    else if (strncmp(t->id, "cm:", 3) == 0)
+        err = dashi_commission_on_timer(ctx, t->id, payload);
+    else if (strncmp(t->id, "cp:", 3) == 0)
+        err = dashi_campaign_on_timer(ctx, t->id, payload);
+    /* unknown prefixes: the timer is simply removed (logged by the caller's stats) */
+    json_decref(parsed);
+    return err;
+}
+
+dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn emit, void *opaque,
+                               char *errstr, size_t errstr_size) {
+    dashi_err err = DASHI_OK;
+    dashi_timer *timers = NULL;
+    size_t n = 0;
+    int stop = 0;
+    for (;;) {
+        dashi_timers_free(timers, n);
+        timers = NULL;
+        n = 0;
+        err = e->state->ops->timers_due(e->state, until, TIMER_BATCH, &timers, &n, errstr, errstr_size);
+        if (err != DASHI_OK || n == 0)
+            goto out;
+        for (size_t i = 0; i < n && !stop; i++) {
+            dashi_ctx ctx;
+            dashi_view_reset(e->view);
+            ctx_init(e, &ctx, timers[i].due, timers[i].id, NULL);
+            err = dispatch_timer(&ctx, &timers[i]);
+            if (err == DASHI_OK)
+                err = dashi_writeset_add(&e->ws, DASHI_WS_TIMER_DEL, timers[i].id, strlen(timers[i].id), NULL, 0, 0);
+            else
+                dashi_errf(err, errstr, errstr_size, "timer %s: %s", timers[i].id,
+                           ctx.error[0] ? ctx.error : dashi_err_str(err));
+            bool added = false;
+            if (err == DASHI_OK) {
+                /* did the handler schedule anything? then the queue order may have changed */
+                dashi_writeset probe;
+                dashi_writeset_init(&probe);
+                if (dashi_view_writeset(e->view, &probe) == DASHI_OK)
+                    for (size_t k = 0; k < probe.n; k++)
+                        added |= probe.ops[k].kind == DASHI_WS_TIMER_ADD;
+                dashi_writeset_clear(&probe);
+                err = commit_step(e, &ctx, emit, opaque, &stop, errstr, errstr_size);
+            }
+            dashi_writeset_clear(&e->ws);
+            ctx_free_outputs(&ctx);
+            if (err != DASHI_OK)
+                goto out;
+            e->stats.timers++;
+            if (added)
+                break; /* read the queue again: the new timer may be due before the rest */
+        }
+        if (stop)
+            goto out;
+    }
+out:
+    dashi_timers_free(timers, n);
+    return err;
+}
+
+/* 16 hex digits of SHA-256 of the event's canonical JSON: the marker's value. */
+static char *event_digest(const dashi_event *ev, char *buf, size_t size) {
+    char *text = dashi_event_dump(ev);
+    const char *parts[1] = {text ? text : ""};
+    dashi_ctx_make_id(buf, size, "d", parts, 1);
+    free(text);
+    return buf;
+}
+
+dashi_err dashi_engine_process(dashi_engine *e, const dashi_event *ev, dashi_emit_fn emit, void *opaque,
+                               char *errstr, size_t errstr_size) {
+    dashi_err err = DASHI_OK;
+    dashi_ctx ctx;
+    char marker[512], digest[40];
+    int stop = 0;
+    memset(&ctx, 0, sizeof(ctx));
+    if (!dashi_event_type_is_input(ev->type)) {
+        err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s is an output event, not an input",
+                         dashi_event_type_name(ev->type));
+        goto out;
+    }
+    const char *id = dashi_event_id(ev);
+    dashi_time t = dashi_event_time(ev);
+    if ((err = dashi_engine_advance(e, t, emit, opaque, errstr, errstr_size)) != DASHI_OK)
+        goto out;
+
+    dashi_view_reset(e->view);
+    snprintf(marker, sizeof(marker), "ev:%s", id);
+    event_digest(ev, digest, sizeof(digest));
+    const json_t *seen = dashi_view_get(e->view, marker);
+    if (seen) {
+        const char *prev = json_string_value(json_object_get(seen, "d"));
+        if (prev && strcmp(prev, digest) != 0)
+            err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                             "event_id %s was already used by an event with different content", id);
+        else
+            err = dashi_errf(DASHI_ERR_DUPLICATE, errstr, errstr_size, "event %s already applied", id);
+        e->stats.duplicates += err == DASHI_ERR_DUPLICATE;
+        goto out;
+    }
+    ctx_init(e, &ctx, t, id, ev);
+    if ((err = dashi_identity_on_event(&ctx, ev)) != DASHI_OK ||
+        (err = dashi_commission_on_event(&ctx, ev)) != DASHI_OK ||
+        (err = dashi_campaign_on_event(&ctx, ev)) != DASHI_OK) {
+        const char *msg = NULL;
+        if (dashi_view_error(e->view, &msg) != DASHI_OK)
+            err = dashi_errf(dashi_view_error(e->view, NULL), errstr, errstr_size, "%s", msg);
+        else
+            dashi_errf(err, errstr, errstr_size, "%s", ctx.error[0] ? ctx.error : dashi_err_str(err));
+        goto out;
+    }
+    json_t *mark = json_pack("{s:s,s:I}", "d", digest, "t", (json_int_t)t);
+    char *mtext = json_dumps(mark, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(mark);
+    if (!mtext) {
+        err = DASHI_ERR_NOMEM;
+        goto out;
+    }
+    err = dashi_writeset_add(&e->ws, DASHI_WS_CHECK_ABSENT, marker, strlen(marker), NULL, 0, 0);
+    if (err == DASHI_OK)
+        err = dashi_writeset_add(&e->ws, DASHI_WS_PUT, marker, strlen(marker), mtext, strlen(mtext), 0);
+    free(mtext);
+    if (err == DASHI_OK)
+        err = commit_step(e, &ctx, emit, opaque, &stop, errstr, errstr_size);
+    if (err == DASHI_OK)
+        e->stats.events++;
+    else if (err == DASHI_ERR_DUPLICATE)
+        e->stats.duplicates++;
+out:
+    dashi_writeset_clear(&e->ws);
+    ctx_free_outputs(&ctx);
+    dashi_view_reset(e->view);
+    return err;
+}

@@ -11,5 +11,6 @@ int dashi_cmd_replay(int argc, char **argv);   /* cli/cmd_replay.c */
 int dashi_cmd_scenario(int argc, char **argv); /* cli/cmd_scenario.c */
 int dashi_cmd_rules(int argc, char **argv);    /* cli/cmd_rules.c */
 int dashi_cmd_schemas(int argc, char **argv);  /* cli/cmd_schemas.c */
+int dashi_cmd_gen(int argc, char **argv);      /* cli/cmd_gen.c */
 
 #endif

@@ -17,6 +17,7 @@ static const struct {
     {"scenario", dashi_cmd_scenario, "run scenario files and check their expectations"},
     {"rules", dashi_cmd_rules, "check a rules file, or show the rule set in force at a time"},
     {"schemas", dashi_cmd_schemas, "write or check the Avro schemas of every event"},
+    {"gen", dashi_cmd_gen, "write a seeded, realistic stream of input events (NDJSON)"},
 };
 
 static void usage(FILE *f) {

@@ -176,6 +176,6 @@ dashi_time dashi_cst_month_add(dashi_time t, int n) {
 char *dashi_cst_month_str(dashi_time t, char *buf) {
     int y, m, d;
     dashi_cst_civil(t, &y, &m, &d);
-    snprintf(buf, 8, "%04d-%02d", y % 10000, m);
+    snprintf(buf, 8, "%04u-%02u", (unsigned)((y % 10000 + 10000) % 10000), (unsigned)(m % 100));
     return buf;
 }

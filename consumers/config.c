@@ -1,0 +1,270 @@
+/* config.c — the configuration table, its loader and its generated reference.
+ *
+ * Rows hold the field offset in dashi_config, so loading is one loop over the
+ * table: find the row by name, check type and range, store. Strings are owned by
+ * the config. The defaults make `dashi run` work against the embedded dev setup
+ * (a private Redis on a unix socket, a mock cluster's bootstrap given on the
+ * command line) without a file.
+ */
+#include "consumers/config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#define ROW_S(n, d, f, desc) {n, DASHI_CFG_STRING, d, 0, 0, offsetof(dashi_config, f), desc}
+#define ROW_I(n, d, lo, hi, f, desc) {n, DASHI_CFG_INT, d, lo, hi, offsetof(dashi_config, f), desc}
+#define ROW_B(n, d, f, desc) {n, DASHI_CFG_BOOL, d, 0, 1, offsetof(dashi_config, f), desc}
+#define TOPIC(t, name, desc) ROW_S("topic." name, name, topic[t], desc)
+
+static const dashi_cfg_row rows[] = {
+    ROW_S("redis.url", "unix:///tmp/dashi-redis.sock", redis_url,
+          "Redis holding state and progress: redis://[user[:password]@]host[:port][/db] or unix:///path.sock[?db=N]"),
+    ROW_S("redis.prefix", "dashi:", redis_prefix, "prefix of every Redis key dashi writes"),
+    ROW_I("redis.timeout_ms", "5000", 10, 600000, redis_timeout_ms, "connect and command timeout towards Redis"),
+    ROW_S("rules.file", "config/rules.json", rules_file, "the rules file (rule sets by period and campaigns)"),
+    ROW_S("hmac.key", "env:DASHI_HMAC_KEY", hmac_key,
+          "where the identity-hash secret is: env:NAME or file:/path (mode 0600); 'dev' only for demos"),
+    ROW_S("schema_registry.url", "", schema_registry_url,
+          "Confluent Schema Registry; empty = the shipped schemas with ids by event type (1..16)"),
+    ROW_S("group.id", "dashi", group_id, "Kafka consumer group of the processor"),
+    TOPIC(DASHI_EV_ACCOUNT_REGISTERED, "registration", "input: AccountRegistered"),
+    ROW_S("topic.association", "association", topic[DASHI_EV_LINK_VISITED], "input: LinkVisited"),
+    ROW_S("topic.verification", "verification", topic[DASHI_EV_REAL_NAME_VERIFIED], "input: RealNameVerified"),
+    ROW_S("topic.account", "account", topic[DASHI_EV_IDENTITY_CHANGED],
+          "input: IdentityChanged, AmbassadorEnrolled, AccountFlagged, CustomerBound, CampaignEnrolled"),
+    ROW_S("topic.order", "order", topic[DASHI_EV_ORDER_PAID], "input: OrderPaid, OrderRefunded"),
+    ROW_S("topic.risk_action", "risk-action", topic[DASHI_EV_RISK_ACTION], "input: RiskAction"),
+    ROW_S("topic.same_person", "same-person", topic[DASHI_EV_SAME_PERSON_DECISION], "output: SamePersonDecision"),
+    ROW_S("topic.commission", "commission", topic[DASHI_EV_COMMISSION_EVENT], "output: CommissionEvent"),
+    ROW_S("topic.campaign", "campaign", topic[DASHI_EV_CAMPAIGN_EVENT], "output: CampaignEvent"),
+    ROW_S("topic.tier", "tier", topic[DASHI_EV_TIER_ASSIGNED], "output: TierAssigned"),
+    ROW_S("topic.fraud_alert", "fraud-alert", topic[DASHI_EV_FRAUD_ALERT], "output: FraudAlert"),
+    ROW_S("topic.dead_letter", "dead-letter", topic_dead_letter,
+          "bad input records, original bytes, headers naming source topic, partition, offset and reason"),
+    ROW_I("batch.max_events", "500", 1, 100000, batch_max_events, "events applied per Redis pipeline round trip"),
+    ROW_I("poll.ms", "100", 1, 60000, poll_ms, "longest wait in one consumer poll"),
+    ROW_I("merge.wait_ms", "200", 0, 600000, merge_wait_ms,
+          "how long a partition task waits for a lagging topic before applying the earliest event it has"),
+    ROW_I("idle.advance_ms", "1000", 0, 86400000, idle_advance_ms,
+          "when input is idle this long, stream time follows the wall clock so timers fire (0 = never)"),
+    ROW_I("shutdown.deadline_ms", "10000", 100, 600000, shutdown_deadline_ms,
+          "SIGTERM/SIGINT: finish the batch, flush, commit and close within this time"),
+    ROW_I("max_message_bytes", "1048576", 1024, 104857600, max_message_bytes,
+          "larger input records are dead-lettered unread"),
+    ROW_I("metrics.port", "0", 0, 65535, metrics_port, "HTTP port of /metrics, /healthz, /readyz (0 = off)"),
+    ROW_B("transactions", "false", transactions,
+          "produce outputs and commit offsets in one Kafka transaction (needs a real broker; the mock only acknowledges)"),
+};
+
+/* Event types that share another type's topic (EVENTS.md: the "account" and
+ * "order" topics carry several types): the table names each topic once. */
+static const struct {
+    dashi_event_type type, same_as;
+} shared_topics[] = {
+    {DASHI_EV_AMBASSADOR_ENROLLED, DASHI_EV_IDENTITY_CHANGED}, {DASHI_EV_ACCOUNT_FLAGGED, DASHI_EV_IDENTITY_CHANGED},
+    {DASHI_EV_CUSTOMER_BOUND, DASHI_EV_IDENTITY_CHANGED},      {DASHI_EV_CAMPAIGN_ENROLLED, DASHI_EV_IDENTITY_CHANGED},
+    {DASHI_EV_ORDER_REFUNDED, DASHI_EV_ORDER_PAID},
+};
+
+const dashi_cfg_row *dashi_config_rows(size_t *n) {
+    *n = sizeof(rows) / sizeof(rows[0]);
+    return rows;
+}
+
+static const dashi_cfg_row *find_row(const char *name) {
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        if (strcmp(rows[i].name, name) == 0)
+            return &rows[i];
+    return NULL;
+}
+
+static dashi_err set_kafka(dashi_config *cfg, const char *prop, const char *value) {
+    for (size_t i = 0; i < cfg->n_kafka; i++)
+        if (strcmp(cfg->kafka[i].key, prop) == 0) {
+            free(cfg->kafka[i].value);
+            cfg->kafka[i].value = dashi_strdup(value);
+            return DASHI_OK;
+        }
+    return dashi_kv_push(&cfg->kafka, &cfg->n_kafka, prop, value) == 0 ? DASHI_OK : DASHI_ERR_NOMEM;
+}
+
+dashi_err dashi_config_set(dashi_config *cfg, const char *key, const char *value, char *errstr, size_t errstr_size) {
+    if (strncmp(key, "kafka.", 6) == 0) {
+        if (key[6] == '\0')
+            return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: empty librdkafka property name", key);
+        return set_kafka(cfg, key + 6, value);
+    }
+    const dashi_cfg_row *r = find_row(key);
+    if (!r)
+        return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: unknown setting (see docs/CONFIG.md)", key);
+    char *field = (char *)cfg + r->offset;
+    switch (r->type) {
+    case DASHI_CFG_STRING: {
+        char **s = (char **)field;
+        free(*s);
+        *s = dashi_strdup(value);
+        return DASHI_OK;
+    }
+    case DASHI_CFG_INT: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || *value == '\0' || *end != '\0')
+            return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: expected an integer, got '%s'", key, value);
+        if (v < r->min || v > r->max)
+            return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %lld is out of range %lld..%lld", key, v,
+                              (long long)r->min, (long long)r->max);
+        *(int64_t *)field = v;
+        return DASHI_OK;
+    }
+    case DASHI_CFG_BOOL:
+        if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
+            *(bool *)field = value[0] == 't';
+            return DASHI_OK;
+        }
+        return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: expected true or false, got '%s'", key, value);
+    }
+    return DASHI_ERR_INTERNAL;
+}
+
+void dashi_config_destroy(dashi_config *cfg) {
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        if (rows[i].type == DASHI_CFG_STRING)
+            free(*(char **)((char *)cfg + rows[i].offset));
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        free(cfg->kafka[i].key);
+        free(cfg->kafka[i].value);
+    }
+    free(cfg->kafka);
+    free(cfg->source);
+    free(cfg);
+}
+
+dashi_config *dashi_config_new_default(char *errstr, size_t errstr_size) {
+    dashi_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
+        dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    cfg->source = dashi_strdup("(defaults)");
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        if (dashi_config_set(cfg, rows[i].name, rows[i].def, errstr, errstr_size) != DASHI_OK) {
+            dashi_config_destroy(cfg);
+            return NULL;
+        }
+    return cfg; /* topics of types sharing one (shared_topics) stay NULL: see topic_of() */
+}
+
+dashi_config *dashi_config_load(const char *path, char *errstr, size_t errstr_size) {
+    json_error_t jerr;
+    json_t *doc = NULL;
+    dashi_config *cfg = dashi_config_new_default(errstr, errstr_size);
+    char why[512];
+    if (!cfg)
+        goto out;
+    if (!(doc = json_load_file(path, 0, &jerr))) {
+        dashi_errf(DASHI_ERR_PARSE, errstr, errstr_size, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        goto fail;
+    }
+    if (!json_is_object(doc)) {
+        dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: expected a JSON object of settings", path);
+        goto fail;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v) {
+        char num[32];
+        const char *text = NULL;
+        if (key[0] == '_')
+            continue; /* comments */
+        if (json_is_string(v))
+            text = json_string_value(v);
+        else if (json_is_integer(v))
+            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v)), text = num;
+        else if (json_is_boolean(v))
+            text = json_is_true(v) ? "true" : "false";
+        if (!text) {
+            dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %s: expected a string, integer or boolean", path, key);
+            goto fail;
+        }
+        const dashi_cfg_row *r = find_row(key);
+        if (r && r->type != DASHI_CFG_STRING && json_is_string(v)) {
+            dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %s: expected %s, got a string", path, key,
+                       r->type == DASHI_CFG_INT ? "an integer" : "true or false");
+            goto fail;
+        }
+        if (dashi_config_set(cfg, key, text, why, sizeof(why)) != DASHI_OK) {
+            dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %s", path, why);
+            goto fail;
+        }
+    }
+    free(cfg->source);
+    cfg->source = dashi_strdup(path);
+    goto out;
+fail:
+    dashi_config_destroy(cfg);
+    cfg = NULL;
+out:
+    json_decref(doc);
+    return cfg;
+}
+
+static const char *topic_of(const dashi_config *cfg, dashi_event_type t) {
+    for (size_t i = 0; i < sizeof(shared_topics) / sizeof(shared_topics[0]); i++)
+        if (shared_topics[i].type == t)
+            return cfg->topic[shared_topics[i].same_as];
+    return cfg->topic[t];
+}
+
+size_t dashi_config_input_topics(const dashi_config *cfg, const char **topics) {
+    size_t n = 0;
+    for (int t = 0; t < DASHI_EV__FIRST_OUTPUT; t++) {
+        const char *name = topic_of(cfg, (dashi_event_type)t);
+        size_t k;
+        for (k = 0; k < n && strcmp(topics[k], name) != 0; k++)
+            ;
+        if (k == n)
+            topics[n++] = name;
+    }
+    return n;
+}
+
+int dashi_config_input_type_of_topic(const dashi_config *cfg, const char *name, int *types, size_t max) {
+    int n = 0;
+    for (int t = 0; t < DASHI_EV__FIRST_OUTPUT && (size_t)n < max; t++)
+        if (strcmp(topic_of(cfg, (dashi_event_type)t), name) == 0)
+            types[n++] = t;
+    return n;
+}
+
+const char *dashi_config_topic(const dashi_config *cfg, dashi_event_type t) {
+    return topic_of(cfg, t);
+}
+
+void dashi_config_write_docs(FILE *out) {
+    fprintf(out, "# dashi configuration reference\n\n"
+                 "Generated by `dashi config docs` from the configuration table in consumers/config.c — do not edit.\n\n"
+                 "The file is a flat JSON object, e.g. `{\"redis.url\": \"redis://127.0.0.1:6379/0\", "
+                 "\"kafka.bootstrap.servers\": \"broker:9092\"}`. Keys starting with `_` are comments. "
+                 "Every `kafka.<property>` key is passed to librdkafka as `<property>` (consumer and producer); "
+                 "a property librdkafka rejects stops start-up. TLS and SASL towards Kafka are such properties "
+                 "(`kafka.security.protocol`, `kafka.ssl.ca.location`, `kafka.sasl.mechanisms`, "
+                 "`kafka.sasl.username`, `kafka.sasl.password`).\n\n"
+                 "| key | type | default | range | description |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const dashi_cfg_row *r = &rows[i];
+        char range[64] = "";
+        if (r->type == DASHI_CFG_INT)
+            snprintf(range, sizeof(range), "%lld..%lld", (long long)r->min, (long long)r->max);
+        else if (r->type == DASHI_CFG_BOOL)
+            snprintf(range, sizeof(range), "true, false");
+        fprintf(out, "| `%s` | %s | `%s` | %s | %s |\n", r->name,
+                r->type == DASHI_CFG_STRING ? "string" : r->type == DASHI_CFG_INT ? "integer" : "boolean",
+                r->def[0] ? r->def : "(empty)", range, r->description);
+    }
+}

@@ -12,5 +12,10 @@ int dashi_cmd_scenario(int argc, char **argv); /* cli/cmd_scenario.c */
 int dashi_cmd_rules(int argc, char **argv);    /* cli/cmd_rules.c */
 int dashi_cmd_schemas(int argc, char **argv);  /* cli/cmd_schemas.c */
 int dashi_cmd_gen(int argc, char **argv);      /* cli/cmd_gen.c */
+int dashi_cmd_devcluster(int argc, char **argv); /* cli/cmd_devcluster.c */
+int dashi_cmd_publish(int argc, char **argv);  /* cli/cmd_publish.c */
+int dashi_cmd_tail(int argc, char **argv);     /* cli/cmd_tail.c */
+int dashi_cmd_config(int argc, char **argv);   /* cli/cmd_config.c */
+int dashi_cmd_run(int argc, char **argv);      /* cli/cmd_run.c */
 
 #endif

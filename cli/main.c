@@ -13,11 +13,16 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"run", dashi_cmd_run, "the live processor: Kafka in, Redis state, Kafka out"},
     {"replay", dashi_cmd_replay, "process JSON events offline (NDJSON in, outputs out)"},
     {"scenario", dashi_cmd_scenario, "run scenario files and check their expectations"},
     {"rules", dashi_cmd_rules, "check a rules file, or show the rule set in force at a time"},
     {"schemas", dashi_cmd_schemas, "write or check the Avro schemas of every event"},
+    {"config", dashi_cmd_config, "check a processor configuration, or print its reference"},
     {"gen", dashi_cmd_gen, "write a seeded, realistic stream of input events (NDJSON)"},
+    {"devcluster", dashi_cmd_devcluster, "run librdkafka's mock Kafka cluster with dashi's topics"},
+    {"publish", dashi_cmd_publish, "publish JSON events as Avro records on their topics"},
+    {"tail", dashi_cmd_tail, "print output topics as JSON lines"},
 };
 
 static void usage(FILE *f) {

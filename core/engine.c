@@ -29,7 +29,14 @@ struct dashi_engine {
     dashi_view *view;           /* owned */
     dashi_writeset ws;
     dashi_engine_stats stats;
+    dashi_step_hook hook;
+    void *hook_opaque;
 };
+
+void dashi_engine_set_step_hook(dashi_engine *e, dashi_step_hook hook, void *opaque) {
+    e->hook = hook;
+    e->hook_opaque = opaque;
+}
 
 dashi_engine *dashi_engine_new(const dashi_rules *rules, const dashi_keyring *keys, dashi_state *state,
                                char *errstr, size_t errstr_size) {
@@ -84,6 +91,16 @@ static void ctx_free_outputs(dashi_ctx *ctx) {
     ctx->n_outputs = ctx->cap_outputs = 0;
 }
 
+/* Is the de-duplication marker of event id in the store? */
+static bool marker_present(dashi_engine *e, const char *id) {
+    char key[512];
+    snprintf(key, sizeof(key), "ev:%s", id);
+    dashi_bytes k = {key, strlen(key)}, v = {NULL, 0};
+    bool present = e->state->ops->mget(e->state, 1, &k, &v, NULL, 0) == DASHI_OK && v.data;
+    free(v.data);
+    return present;
+}
+
 /* Commit the view (plus the extra ops already in e->ws) and emit outputs.
  * *stop is set when the emit callback asked to stop. */
 static dashi_err commit_step(dashi_engine *e, dashi_ctx *ctx, dashi_emit_fn emit, void *opaque, int *stop,
@@ -98,13 +115,20 @@ static dashi_err commit_step(dashi_engine *e, dashi_ctx *ctx, dashi_emit_fn emit
         dashi_errf(err, errstr, errstr_size, "engine: cannot build write set: %s", dashi_err_str(err));
         goto out;
     }
+    if (e->hook && (err = e->hook(e->hook_opaque, ctx, &e->ws)) != DASHI_OK) {
+        dashi_errf(err, errstr, errstr_size, "engine: step hook refused %s: %s", ctx->cause, dashi_err_str(err));
+        goto out;
+    }
     const dashi_writeset *sets[1] = {&e->ws};
     err = e->state->ops->apply(e->state, 1, sets, &result, errstr, errstr_size);
     if (err != DASHI_OK)
         goto out;
     if (result != DASHI_OK) {
-        err = result == DASHI_ERR_CONFLICT ? DASHI_ERR_DUPLICATE : result;
-        dashi_errf(err, errstr, errstr_size, "engine: step %s was applied concurrently", ctx->cause);
+        err = result;
+        if (result == DASHI_ERR_CONFLICT && ctx->event && marker_present(e, ctx->cause))
+            err = DASHI_ERR_DUPLICATE; /* another instance applied the same event first */
+        dashi_errf(err, errstr, errstr_size, "engine: step %s %s", ctx->cause,
+                   err == DASHI_ERR_DUPLICATE ? "was applied concurrently" : "lost a guarded write (fenced)");
         goto out;
     }
     dashi_view_committed(e->view);

@@ -37,6 +37,13 @@ dashi_err dashi_engine_process(dashi_engine *e, const dashi_event *ev, dashi_emi
 dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn emit, void *opaque,
                                char *errstr, size_t errstr_size);
 
+/* A step hook runs after the rules, before the step's write set is applied: it may
+ * add operations (input progress, a fencing check, an outbox of the outputs) so
+ * they commit atomically with the step. ctx->event is NULL for a timer step;
+ * ctx->outputs are the step's outputs in emit order. A non-OK return drops the step. */
+typedef dashi_err (*dashi_step_hook)(void *opaque, const dashi_ctx *ctx, dashi_writeset *ws);
+void dashi_engine_set_step_hook(dashi_engine *e, dashi_step_hook hook, void *opaque);
+
 /* Statistics of this engine since it was created. */
 typedef struct dashi_engine_stats {
     uint64_t events, duplicates, timers, outputs, retries;

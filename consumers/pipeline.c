@@ -1,0 +1,804 @@
+/* pipeline.c — the live processor: consume, merge by event time per partition, apply, produce, resume.
+ *
+ * Tasks. Input topics are co-partitioned by uid and consumed in one group with the
+ * range assignor, so partition p of every input topic belongs to one member: that
+ * is task p. Each task keeps a queue per input topic and applies the earliest head
+ * by (occurred_at, event_id); when a topic's queue is empty (and that partition is
+ * not at its end) it waits up to merge.wait_ms for it, as Kafka Streams does, so a
+ * customer's registration is applied before the order that follows it on another
+ * topic.
+ *
+ * Effectively once. Every step (an event or a timer) commits to Redis in one
+ * atomic write set: the rules' state changes, the event's de-duplication marker,
+ * the partition's progress "off:<topic>:<p>" = offset, a check that the task's
+ * fencing epoch "ep:<p>" is still ours (taken on assignment: a member that lost
+ * the partition can no longer write), and the step's outputs in an outbox
+ * "ob:..." (encoded records with topic and key). Outputs are produced only after
+ * the commit, by the idempotent producer; a delivery report deletes the outbox
+ * entry. On assignment a member resumes at the stored progress + 1 and re-sends
+ * what is left in the outbox of its partitions (same ids, same bytes). So a crash
+ * anywhere loses nothing and applies nothing twice; an output may be delivered
+ * twice after a crash, with the same id and content (consumers drop duplicates by
+ * id). Kafka transactions would remove that duplicate with a real broker; the
+ * mock cluster cannot show them (ARCHITECTURE.md), so they are not used yet.
+ *
+ * Bad input (undecodable, failing validation, refused by the rules) goes to the
+ * dead-letter topic with its original bytes and headers naming source topic,
+ * partition, offset and reason — through the outbox too, with the progress, so it
+ * is neither lost nor reprocessed.
+ *
+ * Time. Stream time is the latest event time applied; timers fire as it passes
+ * them. When input is idle for idle.advance_ms, stream time follows the wall clock
+ * (capped by --clock-until for reproducible runs), so reviews end and months turn
+ * without new events. Timers live in Redis and survive restarts.
+ */
+#include "consumers/pipeline.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "consumers/codec.h"
+#include "consumers/kafka.h"
+#include "core/engine.h"
+#include "core/hashing.h"
+#include "core/rules.h"
+#include "core/state.h"
+
+#define MAX_PARTS 256
+#define MAX_TOPICS 8
+
+typedef struct in_rec {
+    dashi_event ev;      /* decoded event (owned) */
+    void *raw;           /* original bytes (owned), for the dead-letter topic */
+    size_t raw_len;
+    char *key;           /* original record key (owned), may be NULL */
+    int64_t offset;
+    int64_t arrived_ms;
+} in_rec;
+
+typedef struct queue {
+    in_rec *v;
+    size_t head, n, cap; /* live records are v[head .. head+n) */
+} queue;
+
+typedef struct task {
+    bool assigned;
+    char epoch[32];
+    queue q[MAX_TOPICS];
+    bool eof[MAX_TOPICS];
+} task;
+
+typedef struct out_entry {
+    char *okey;          /* outbox key (owned) */
+    const char *topic;   /* borrowed from the config */
+    char *key, *id;      /* owned */
+    const char *type;    /* static */
+    void *val;           /* owned encoded record */
+    size_t len;
+} out_entry;
+
+typedef struct pipeline {
+    const dashi_pipeline_opts *opts;
+    const dashi_config *cfg;
+    dashi_rules *rules;
+    dashi_keyring *keys;
+    dashi_state *st;
+    dashi_engine *eng;
+    dashi_codec *codec;
+    rd_kafka_t *consumer, *producer;
+    const char *topics[MAX_TOPICS];
+    size_t n_topics;
+    task tasks[MAX_PARTS];
+    /* the step being applied */
+    int cur_topic;
+    int32_t cur_part;
+    int64_t cur_offset;
+    out_entry *pending;
+    size_t n_pending, cap_pending, emitted;
+    dashi_writeset acks;
+    dashi_time stream_time, advanced_to;
+    int64_t last_input_ms;
+    dashi_pipeline_stats *stats;
+    dashi_err fatal;
+    char fatal_msg[512];
+} pipeline;
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static dashi_time wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (dashi_time)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void logf_(const pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(const pipeline *p, const char *fmt, ...) {
+    (void)p;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "dashi run: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void set_fatal(pipeline *p, dashi_err err, const char *msg) {
+    if (p->fatal != DASHI_OK)
+        return;
+    p->fatal = err;
+    snprintf(p->fatal_msg, sizeof(p->fatal_msg), "%s", msg);
+}
+
+/* ---- queues ---- */
+
+static void rec_clear(in_rec *r) {
+    dashi_event_clear(&r->ev);
+    free(r->raw);
+    free(r->key);
+    memset(r, 0, sizeof(*r));
+}
+
+static int queue_push(queue *q, in_rec *r) {
+    if (q->head + q->n == q->cap) {
+        if (q->head > 0) { /* compact */
+            memmove(q->v, q->v + q->head, q->n * sizeof(*q->v));
+            q->head = 0;
+        }
+        if (q->n == q->cap) {
+            size_t cap = q->cap ? q->cap * 2 : 64;
+            in_rec *v = realloc(q->v, cap * sizeof(*v));
+            if (!v)
+                return -1;
+            q->v = v;
+            q->cap = cap;
+        }
+    }
+    q->v[q->head + q->n++] = *r;
+    return 0;
+}
+
+static void queue_drop_all(queue *q) {
+    for (size_t i = 0; i < q->n; i++)
+        rec_clear(&q->v[q->head + i]);
+    q->head = q->n = 0;
+}
+
+/* ---- outbox ---- */
+
+static void pending_clear(pipeline *p) {
+    for (size_t i = 0; i < p->n_pending; i++) {
+        free(p->pending[i].okey);
+        free(p->pending[i].key);
+        free(p->pending[i].id);
+        free(p->pending[i].val);
+    }
+    p->n_pending = 0;
+    p->emitted = 0;
+}
+
+static char *b64(const void *data, size_t len) {
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    if (out)
+        EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    return out;
+}
+
+static void *unb64(const char *s, size_t *len) {
+    size_t n = strlen(s);
+    unsigned char *out = malloc(n / 4 * 3 + 3);
+    if (!out)
+        return NULL;
+    int k = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+    if (k < 0) {
+        free(out);
+        return NULL;
+    }
+    while (n > 0 && s[n - 1] == '=') { /* EVP_DecodeBlock counts padding as data */
+        k--;
+        n--;
+    }
+    *len = (size_t)k;
+    return out;
+}
+
+/* The outbox record: {"t": topic, "k": key, "id": id, "type": type, "v": base64 value, "h": {headers}}. */
+static char *outbox_value(const char *topic, const char *key, const char *id, const char *type, const void *val,
+                          size_t len, json_t *headers /* takes, may be NULL */) {
+    char *v64 = b64(val, len);
+    json_t *j = json_pack("{s:s,s:s?,s:s?,s:s?,s:s}", "t", topic, "k", key, "id", id, "type", type, "v", v64 ? v64 : "");
+    if (j && headers)
+        json_object_set(j, "h", headers);
+    json_decref(headers);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    free(v64);
+    return text;
+}
+
+static dashi_err step_hook(void *opaque, const dashi_ctx *ctx, dashi_writeset *ws) {
+    pipeline *p = opaque;
+    char prefix[512], okey[640], num[32];
+    dashi_err err = DASHI_OK;
+    pending_clear(p);
+    if (ctx->event) {
+        char off_key[300], ep_key[32];
+        snprintf(off_key, sizeof(off_key), "off:%s:%d", p->topics[p->cur_topic], (int)p->cur_part);
+        snprintf(num, sizeof(num), "%" PRId64, p->cur_offset);
+        snprintf(ep_key, sizeof(ep_key), "ep:%d", (int)p->cur_part);
+        if ((err = dashi_writeset_add(ws, DASHI_WS_PUT, off_key, strlen(off_key), num, strlen(num), 0)) ||
+            (err = dashi_writeset_add(ws, DASHI_WS_CHECK_EQ, ep_key, strlen(ep_key), p->tasks[p->cur_part].epoch,
+                                      strlen(p->tasks[p->cur_part].epoch), 0)))
+            return err;
+        snprintf(prefix, sizeof(prefix), "ob:%03d:%020" PRId64 ":%s:", (int)p->cur_part, p->cur_offset,
+                 p->topics[p->cur_topic]);
+    } else {
+        snprintf(prefix, sizeof(prefix), "ob:t:%020" PRId64 ":%.200s:", (int64_t)ctx->now, ctx->cause);
+    }
+    for (size_t i = 0; i < ctx->n_outputs && err == DASHI_OK; i++) {
+        const dashi_event *ev = &ctx->outputs[i];
+        out_entry e = {0};
+        char why[256];
+        if (p->n_pending == p->cap_pending) {
+            size_t cap = p->cap_pending ? p->cap_pending * 2 : 16;
+            out_entry *np = realloc(p->pending, cap * sizeof(*np));
+            if (!np)
+                return DASHI_ERR_NOMEM;
+            p->pending = np;
+            p->cap_pending = cap;
+        }
+        if ((err = dashi_codec_encode(p->codec, ev, &e.val, &e.len, why, sizeof(why))) != DASHI_OK) {
+            logf_(p, "cannot encode %s output of %s: %s", dashi_event_type_name(ev->type), ctx->cause, why);
+            return err;
+        }
+        snprintf(okey, sizeof(okey), "%s%04zu", prefix, i);
+        e.okey = dashi_strdup(okey);
+        e.topic = dashi_config_topic(p->cfg, ev->type);
+        e.key = dashi_strdup(dashi_event_key(ev));
+        e.id = dashi_strdup(dashi_event_id(ev));
+        e.type = dashi_event_type_name(ev->type);
+        p->pending[p->n_pending++] = e;
+        char *text = outbox_value(e.topic, e.key, e.id, e.type, e.val, e.len, NULL);
+        if (!text)
+            return DASHI_ERR_NOMEM;
+        err = dashi_writeset_add(ws, DASHI_WS_PUT, okey, strlen(okey), text, strlen(text), 0);
+        free(text);
+    }
+    return err;
+}
+
+static rd_kafka_headers_t *make_headers(const char *id, const char *type, const json_t *extra) {
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    if (id)
+        rd_kafka_header_add(h, "id", -1, id, -1);
+    if (type)
+        rd_kafka_header_add(h, "type", -1, type, -1);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)extra, k, v) {
+        if (json_is_string(v))
+            rd_kafka_header_add(h, k, -1, json_string_value(v), -1);
+    }
+    return h;
+}
+
+static void produce_entry(pipeline *p, const char *okey, const char *topic, const char *key, const char *id,
+                          const char *type, const void *val, size_t len, const json_t *headers) {
+    char errstr[512];
+    char *opaque = dashi_strdup(okey);
+    if (dashi_kafka_produce(p->producer, topic, RD_KAFKA_PARTITION_UA, key, val, len, make_headers(id, type, headers),
+                            opaque, errstr, sizeof(errstr)) != DASHI_OK) {
+        free(opaque);
+        set_fatal(p, DASHI_ERR_TRANSPORT, errstr);
+        return;
+    }
+    p->stats->outputs_produced++;
+}
+
+static int emit_output(void *opaque, const dashi_event *ev) {
+    pipeline *p = opaque;
+    (void)ev;
+    if (p->emitted >= p->n_pending)
+        return 0; /* no hook ran (cannot happen): nothing to send */
+    out_entry *e = &p->pending[p->emitted++];
+    produce_entry(p, e->okey, e->topic, e->key, e->id, e->type, e->val, e->len, NULL);
+    return 0;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    pipeline *p = opaque;
+    char *okey = m->_private;
+    if (!okey)
+        return;
+    if (m->err) {
+        /* the outbox keeps it: it is sent again on the next assignment/restart */
+        logf_(p, "delivery of %s failed: %s (kept in the outbox)", okey, rd_kafka_err2str(m->err));
+    } else {
+        dashi_writeset_add(&p->acks, DASHI_WS_DEL, okey, strlen(okey), NULL, 0, 0);
+        p->stats->outputs_acked++;
+    }
+    free(okey);
+}
+
+static void flush_acks(pipeline *p) {
+    if (p->acks.n == 0)
+        return;
+    const dashi_writeset *sets[1] = {&p->acks};
+    dashi_err result = DASHI_OK;
+    char errstr[256];
+    if (p->st->ops->apply(p->st, 1, sets, &result, errstr, sizeof(errstr)) != DASHI_OK)
+        logf_(p, "cannot clear acknowledged outbox entries (will retry): %s", errstr);
+    else
+        dashi_writeset_clear(&p->acks);
+}
+
+/* Re-send what the outbox holds under prefix (after a crash or a rebalance). */
+typedef struct resend_ctx {
+    pipeline *p;
+    size_t n;
+} resend_ctx;
+
+static int resend_one(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
+    resend_ctx *rc = opaque;
+    json_t *j = json_loadb(val, val_len, 0, NULL);
+    char okey[640];
+    size_t len = 0;
+    snprintf(okey, sizeof(okey), "%.*s", (int)key_len, key);
+    void *bytes = j ? unb64(json_string_value(json_object_get(j, "v")) ? json_string_value(json_object_get(j, "v")) : "", &len) : NULL;
+    if (bytes && json_string_value(json_object_get(j, "t"))) {
+        produce_entry(rc->p, okey, json_string_value(json_object_get(j, "t")), json_string_value(json_object_get(j, "k")),
+                      json_string_value(json_object_get(j, "id")), json_string_value(json_object_get(j, "type")), bytes,
+                      len, json_object_get(j, "h"));
+        rc->n++;
+    } else {
+        logf_(rc->p, "outbox entry %s is unreadable; left in place", okey);
+    }
+    free(bytes);
+    json_decref(j);
+    return 0;
+}
+
+static void resend_outbox(pipeline *p, const char *prefix) {
+    resend_ctx rc = {p, 0};
+    char errstr[256];
+    if (p->st->ops->scan(p->st, prefix, strlen(prefix), resend_one, &rc, errstr, sizeof(errstr)) != DASHI_OK)
+        logf_(p, "cannot read the outbox %s: %s", prefix, errstr);
+    p->stats->resent += rc.n;
+    if (rc.n && p->opts->verbose)
+        logf_(p, "re-sent %zu outbox record(s) under %s", rc.n, prefix);
+}
+
+/* ---- dead letters ---- */
+
+static void dead_letter(pipeline *p, int ti, int32_t part, int64_t offset, const char *key, const void *raw,
+                        size_t raw_len, const char *reason) {
+    char okey[640], num[32], off_key[300], ep_key[32], errstr[256];
+    dashi_writeset ws;
+    dashi_err result = DASHI_OK;
+    json_t *h = json_pack("{s:s,s:s,s:s,s:s}", "source.topic", p->topics[ti], "source.partition", "", "source.offset",
+                          "", "reason", reason);
+    snprintf(num, sizeof(num), "%d", (int)part);
+    json_object_set_new(h, "source.partition", json_string(num));
+    snprintf(num, sizeof(num), "%" PRId64, offset);
+    json_object_set_new(h, "source.offset", json_string(num));
+    snprintf(okey, sizeof(okey), "ob:%03d:%020" PRId64 ":%s:dlq", (int)part, offset, p->topics[ti]);
+    snprintf(off_key, sizeof(off_key), "off:%s:%d", p->topics[ti], (int)part);
+    snprintf(ep_key, sizeof(ep_key), "ep:%d", (int)part);
+    char *text = outbox_value(p->cfg->topic_dead_letter, key, NULL, "DeadLetter", raw, raw_len, json_incref(h));
+    dashi_writeset_init(&ws);
+    if (!text || dashi_writeset_add(&ws, DASHI_WS_CHECK_EQ, ep_key, strlen(ep_key), p->tasks[part].epoch,
+                                    strlen(p->tasks[part].epoch), 0) ||
+        dashi_writeset_add(&ws, DASHI_WS_PUT, off_key, strlen(off_key), num, strlen(num), 0) ||
+        dashi_writeset_add(&ws, DASHI_WS_PUT, okey, strlen(okey), text, strlen(text), 0)) {
+        set_fatal(p, DASHI_ERR_NOMEM, "out of memory writing a dead letter");
+        goto out;
+    }
+    const dashi_writeset *sets[1] = {&ws};
+    if (p->st->ops->apply(p->st, 1, sets, &result, errstr, sizeof(errstr)) != DASHI_OK) {
+        set_fatal(p, DASHI_ERR_TRANSPORT, errstr);
+        goto out;
+    }
+    if (result != DASHI_OK) {
+        logf_(p, "partition %d was taken over (fenced); dead letter left to the new owner", (int)part);
+        goto out;
+    }
+    produce_entry(p, okey, p->cfg->topic_dead_letter, key, NULL, "DeadLetter", raw, raw_len, h);
+    p->stats->dead_letters++;
+    logf_(p, "dead letter: %s[%d]@%" PRId64 ": %s", p->topics[ti], (int)part, offset, reason);
+out:
+    json_decref(h);
+    free(text);
+    dashi_writeset_clear(&ws);
+}
+
+/* ---- assignment ---- */
+
+static int topic_index(const pipeline *p, const char *name) {
+    for (size_t i = 0; i < p->n_topics; i++)
+        if (strcmp(p->topics[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Take the fencing epoch of partition part: ep := ep + 1, compare-and-set. */
+static dashi_err take_epoch(pipeline *p, int32_t part, char *errstr, size_t errstr_size) {
+    char key[32];
+    snprintf(key, sizeof(key), "ep:%d", (int)part);
+    for (int attempt = 0; attempt < 50; attempt++) {
+        dashi_bytes k = {key, strlen(key)}, v = {NULL, 0};
+        dashi_err err = p->st->ops->mget(p->st, 1, &k, &v, errstr, errstr_size);
+        if (err != DASHI_OK)
+            return err;
+        long long cur = v.data ? strtoll(v.data, NULL, 10) : 0;
+        char next[32];
+        snprintf(next, sizeof(next), "%lld", cur + 1);
+        dashi_writeset ws;
+        dashi_writeset_init(&ws);
+        if (v.data)
+            dashi_writeset_add(&ws, DASHI_WS_CHECK_EQ, key, strlen(key), v.data, v.len, 0);
+        else
+            dashi_writeset_add(&ws, DASHI_WS_CHECK_ABSENT, key, strlen(key), NULL, 0, 0);
+        dashi_writeset_add(&ws, DASHI_WS_PUT, key, strlen(key), next, strlen(next), 0);
+        free(v.data);
+        const dashi_writeset *sets[1] = {&ws};
+        dashi_err result = DASHI_OK;
+        err = p->st->ops->apply(p->st, 1, sets, &result, errstr, errstr_size);
+        dashi_writeset_clear(&ws);
+        if (err != DASHI_OK)
+            return err;
+        if (result == DASHI_OK) {
+            snprintf(p->tasks[part].epoch, sizeof(p->tasks[part].epoch), "%s", next);
+            return DASHI_OK;
+        }
+    }
+    return dashi_errf(DASHI_ERR_CONFLICT, errstr, errstr_size, "cannot take epoch of partition %d", (int)part);
+}
+
+static void on_assign(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
+    char errstr[512];
+    bool taken[MAX_PARTS] = {false};
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int ti = topic_index(p, tp->topic);
+        if (ti < 0 || tp->partition < 0 || tp->partition >= MAX_PARTS)
+            continue;
+        if (!taken[tp->partition]) {
+            if (take_epoch(p, tp->partition, errstr, sizeof(errstr)) != DASHI_OK) {
+                set_fatal(p, DASHI_ERR_TRANSPORT, errstr);
+                return;
+            }
+            taken[tp->partition] = true;
+            p->tasks[tp->partition].assigned = true;
+        }
+        char key[300];
+        snprintf(key, sizeof(key), "off:%s:%d", tp->topic, (int)tp->partition);
+        dashi_bytes k = {key, strlen(key)}, v = {NULL, 0};
+        if (p->st->ops->mget(p->st, 1, &k, &v, errstr, sizeof(errstr)) != DASHI_OK) {
+            set_fatal(p, DASHI_ERR_TRANSPORT, errstr);
+            return;
+        }
+        tp->offset = v.data ? strtoll(v.data, NULL, 10) + 1 : RD_KAFKA_OFFSET_BEGINNING;
+        free(v.data);
+        p->tasks[tp->partition].eof[ti] = false;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(p->consumer, parts);
+    if (err)
+        set_fatal(p, DASHI_ERR_TRANSPORT, rd_kafka_err2str(err));
+    for (int part = 0; part < MAX_PARTS; part++)
+        if (taken[part]) {
+            char prefix[32];
+            snprintf(prefix, sizeof(prefix), "ob:%03d:", part);
+            resend_outbox(p, prefix);
+        }
+    resend_outbox(p, "ob:t:");
+    if (p->opts->verbose)
+        logf_(p, "assigned %d topic-partition(s)", parts->cnt);
+}
+
+static void on_revoke(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t part = parts->elems[i].partition;
+        int ti = topic_index(p, parts->elems[i].topic);
+        if (ti < 0 || part < 0 || part >= MAX_PARTS)
+            continue;
+        queue_drop_all(&p->tasks[part].q[ti]); /* not applied: the next owner reads them again */
+        p->tasks[part].assigned = false;
+    }
+    rd_kafka_assign(p->consumer, NULL);
+    if (p->opts->verbose)
+        logf_(p, "revoked %d topic-partition(s)", parts->cnt);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    (void)rk;
+    pipeline *p = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        on_assign(p, parts);
+    else
+        on_revoke(p, parts);
+}
+
+/* ---- consuming and applying ---- */
+
+static void take_message(pipeline *p, rd_kafka_message_t *m) {
+    int ti = topic_index(p, rd_kafka_topic_name(m->rkt));
+    int32_t part = m->partition;
+    if (ti < 0 || part < 0 || part >= MAX_PARTS || !p->tasks[part].assigned)
+        return;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        p->tasks[part].eof[ti] = true;
+        return;
+    }
+    p->tasks[part].eof[ti] = false;
+    p->stats->consumed++;
+    p->last_input_ms = mono_ms();
+    char *key = m->key ? strndup(m->key, m->key_len) : NULL;
+    char why[512] = "";
+    in_rec r;
+    memset(&r, 0, sizeof(r));
+    if ((int64_t)m->len > p->cfg->max_message_bytes) {
+        snprintf(why, sizeof(why), "record of %zu bytes exceeds max_message_bytes", m->len);
+    } else if (dashi_codec_decode(p->codec, m->payload, m->len, &r.ev, why, sizeof(why)) == DASHI_OK &&
+               !dashi_event_type_is_input(r.ev.type)) {
+        snprintf(why, sizeof(why), "%s is not an input event", dashi_event_type_name(r.ev.type));
+        dashi_event_clear(&r.ev);
+    }
+    if (why[0]) {
+        dead_letter(p, ti, part, m->offset, key, m->payload, m->len, why);
+        free(key);
+        return;
+    }
+    r.raw = malloc(m->len ? m->len : 1);
+    if (r.raw)
+        memcpy(r.raw, m->payload, m->len);
+    r.raw_len = m->len;
+    r.key = key;
+    r.offset = m->offset;
+    r.arrived_ms = mono_ms();
+    if (queue_push(&p->tasks[part].q[ti], &r) < 0) {
+        rec_clear(&r);
+        set_fatal(p, DASHI_ERR_NOMEM, "out of memory queueing input");
+    }
+}
+
+static int rec_cmp(const in_rec *a, const in_rec *b) {
+    dashi_time ta = dashi_event_time(&a->ev), tb = dashi_event_time(&b->ev);
+    if (ta != tb)
+        return ta < tb ? -1 : 1;
+    return strcmp(dashi_event_id(&a->ev), dashi_event_id(&b->ev));
+}
+
+/* Apply one record of task part: retried while Redis is away, dead-lettered when refused. */
+static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
+    char why[512];
+    dashi_err err;
+    int attempt = 0;
+    p->cur_topic = ti;
+    p->cur_part = part;
+    p->cur_offset = r->offset;
+    for (;;) {
+        why[0] = '\0';
+        err = dashi_engine_process(p->eng, &r->ev, emit_output, p, why, sizeof(why));
+        if (!dashi_err_retriable(err) || dashi_kafka_stop >= 2)
+            break;
+        if (attempt++ % 20 == 0)
+            logf_(p, "state not reachable, retrying: %s", why);
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    pending_clear(p);
+    if (err == DASHI_OK) {
+        p->stats->applied++;
+        dashi_time t = dashi_event_time(&r->ev);
+        if (t > p->stream_time)
+            p->stream_time = t;
+    } else if (err == DASHI_ERR_DUPLICATE) {
+        p->stats->duplicates++;
+    } else if (err == DASHI_ERR_INVALID) {
+        dead_letter(p, ti, part, r->offset, r->key, r->raw, r->raw_len, why);
+    } else if (err == DASHI_ERR_CONFLICT) {
+        logf_(p, "partition %d fenced by another member: %s", (int)part, why);
+        p->tasks[part].assigned = false;
+    } else {
+        set_fatal(p, err, why);
+    }
+}
+
+/* Apply what task part can apply now. Returns the number applied. */
+static size_t drain_task(pipeline *p, int32_t part, int64_t now) {
+    task *t = &p->tasks[part];
+    size_t n = 0;
+    while (t->assigned && p->fatal == DASHI_OK && dashi_kafka_stop < 2) {
+        int best = -1;
+        bool waiting = false;
+        int64_t oldest = INT64_MAX;
+        for (size_t ti = 0; ti < p->n_topics; ti++) {
+            queue *q = &t->q[ti];
+            if (q->n == 0) {
+                waiting |= !t->eof[ti];
+                continue;
+            }
+            in_rec *head = &q->v[q->head];
+            if (head->arrived_ms < oldest)
+                oldest = head->arrived_ms;
+            if (best < 0 || rec_cmp(head, &t->q[best].v[t->q[best].head]) < 0)
+                best = (int)ti;
+        }
+        if (best < 0)
+            break;
+        if (waiting && now - oldest < p->cfg->merge_wait_ms && !dashi_kafka_stop)
+            break; /* a lagging topic may still bring an earlier event */
+        queue *q = &t->q[best];
+        in_rec r = q->v[q->head];
+        q->head++;
+        q->n--;
+        apply_record(p, best, part, &r);
+        rec_clear(&r);
+        n++;
+    }
+    return n;
+}
+
+static bool queues_empty(const pipeline *p) {
+    for (int part = 0; part < MAX_PARTS; part++)
+        for (size_t ti = 0; ti < p->n_topics; ti++)
+            if (p->tasks[part].q[ti].n)
+                return false;
+    return true;
+}
+
+static void idle_advance(pipeline *p) {
+    dashi_time target = wall_ms();
+    if (p->opts->clock_until != DASHI_TIME_NONE && target > p->opts->clock_until)
+        target = p->opts->clock_until;
+    if (target <= p->advanced_to)
+        return;
+    char why[512] = "";
+    p->cur_part = -1;
+    dashi_err err = dashi_engine_advance(p->eng, target, emit_output, p, why, sizeof(why));
+    pending_clear(p);
+    if (err == DASHI_OK)
+        p->advanced_to = target;
+    else if (!dashi_err_retriable(err))
+        set_fatal(p, err, why);
+}
+
+static void close_all(pipeline *p) {
+    for (int part = 0; part < MAX_PARTS; part++)
+        for (size_t ti = 0; ti < MAX_TOPICS; ti++) {
+            queue_drop_all(&p->tasks[part].q[ti]);
+            free(p->tasks[part].q[ti].v);
+        }
+    pending_clear(p);
+    free(p->pending);
+    dashi_writeset_clear(&p->acks);
+    dashi_engine_destroy(p->eng);
+    dashi_codec_destroy(p->codec);
+    dashi_state_destroy(p->st);
+    dashi_keyring_destroy(p->keys);
+    dashi_rules_destroy(p->rules);
+}
+
+dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_stats *stats, char *errstr,
+                             size_t errstr_size) {
+    pipeline *p = calloc(1, sizeof(*p));
+    dashi_err err = DASHI_OK;
+    rd_kafka_topic_partition_list_t *sub = NULL;
+    int64_t t0 = mono_ms();
+    if (!p)
+        return dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    p->opts = opts;
+    p->cfg = opts->cfg;
+    p->stats = stats;
+    p->stream_time = p->advanced_to = DASHI_TIME_NONE;
+    dashi_writeset_init(&p->acks);
+    const char *topics[DASHI_EV__COUNT];
+    p->n_topics = dashi_config_input_topics(p->cfg, topics);
+    for (size_t i = 0; i < p->n_topics && i < MAX_TOPICS; i++)
+        p->topics[i] = topics[i];
+
+    if (!(p->rules = dashi_rules_load(p->cfg->rules_file, errstr, errstr_size)) ||
+        !(p->keys = dashi_keyring_load(p->cfg->hmac_key, errstr, errstr_size)) ||
+        !(p->codec = dashi_codec_new(errstr, errstr_size))) {
+        err = DASHI_ERR_INVALID;
+        goto out;
+    }
+    for (int attempt = 0;; attempt++) { /* Redis may come up after us: wait with backoff */
+        if ((p->st = dashi_state_redis_new(p->cfg->redis_url, p->cfg->redis_prefix, errstr, errstr_size)))
+            break;
+        if (dashi_kafka_stop || attempt >= 60) {
+            err = DASHI_ERR_TRANSPORT;
+            goto out;
+        }
+        if (attempt % 10 == 0)
+            logf_(p, "waiting for Redis at %s: %s", p->cfg->redis_url, errstr);
+        struct timespec ts = {0, (long)(attempt < 10 ? 100 : 500) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (!(p->eng = dashi_engine_new(p->rules, p->keys, p->st, errstr, errstr_size))) {
+        err = DASHI_ERR_NOMEM;
+        goto out;
+    }
+    dashi_engine_set_step_hook(p->eng, step_hook, p);
+    dashi_kafka_hooks ph = {.dr_msg_cb = on_delivery, .opaque = p};
+    dashi_kafka_hooks ch = {.rebalance_cb = on_rebalance, .opaque = p};
+    if (!(p->producer = dashi_kafka_new(p->cfg, DASHI_KAFKA_PRODUCER, opts->bootstrap, NULL, &ph, errstr, errstr_size)) ||
+        !(p->consumer = dashi_kafka_new(p->cfg, DASHI_KAFKA_CONSUMER, opts->bootstrap, NULL, &ch, errstr, errstr_size))) {
+        err = DASHI_ERR_INVALID;
+        goto out;
+    }
+    sub = rd_kafka_topic_partition_list_new((int)p->n_topics);
+    for (size_t i = 0; i < p->n_topics; i++)
+        rd_kafka_topic_partition_list_add(sub, p->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(p->consumer, sub);
+    if (kerr) {
+        err = dashi_errf(DASHI_ERR_TRANSPORT, errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(kerr));
+        goto out;
+    }
+    p->last_input_ms = mono_ms();
+    int64_t last_work = mono_ms();
+    while (!dashi_kafka_stop && p->fatal == DASHI_OK) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, (int)p->cfg->poll_ms);
+        if (m) {
+            if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                logf_(p, "consumer: %s", rd_kafka_message_errstr(m));
+            else
+                take_message(p, m);
+            rd_kafka_message_destroy(m);
+        }
+        /* drain everything already polled before applying (fairness across topics) */
+        int64_t now = mono_ms();
+        size_t applied = 0;
+        for (int part = 0; part < MAX_PARTS; part++)
+            if (p->tasks[part].assigned)
+                applied += drain_task(p, part, now);
+        rd_kafka_poll(p->producer, 0);
+        flush_acks(p);
+        if (m || applied)
+            last_work = now;
+        if (p->cfg->idle_advance_ms > 0 && queues_empty(p) && now - p->last_input_ms >= p->cfg->idle_advance_ms)
+            idle_advance(p);
+        if (opts->exit_idle_ms > 0 && now - last_work >= opts->exit_idle_ms && queues_empty(p) &&
+            rd_kafka_outq_len(p->producer) == 0 && p->acks.n == 0 && p->advanced_to != DASHI_TIME_NONE)
+            break;
+        if (opts->exit_idle_ms > 0 && now - last_work >= opts->exit_idle_ms && p->cfg->idle_advance_ms == 0 &&
+            queues_empty(p) && rd_kafka_outq_len(p->producer) == 0 && p->acks.n == 0)
+            break;
+    }
+    if (p->fatal != DASHI_OK) {
+        err = dashi_errf(p->fatal, errstr, errstr_size, "%s", p->fatal_msg);
+    } else if (dashi_kafka_stop < 2) {
+        /* graceful: what was polled but not applied is left for the next owner (progress is in Redis) */
+        rd_kafka_flush(p->producer, (int)p->cfg->shutdown_deadline_ms);
+        flush_acks(p);
+    }
+out:
+    if (sub)
+        rd_kafka_topic_partition_list_destroy(sub);
+    if (p->consumer) {
+        if (dashi_kafka_stop < 2)
+            rd_kafka_consumer_close(p->consumer);
+        rd_kafka_destroy(p->consumer);
+    }
+    if (p->producer) {
+        if (dashi_kafka_stop >= 2)
+            rd_kafka_purge(p->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(p->producer, 0);
+        rd_kafka_destroy(p->producer);
+    }
+    stats->timers = 0;
+    stats->seconds = (double)(mono_ms() - t0) / 1000.0;
+    close_all(p);
+    free(p);
+    return err;
+}

@@ -37,7 +37,7 @@ int dashi_cmd_gen(int argc, char **argv) {
     const char *out_path = "-";
     char errstr[256];
     int c;
-    uint32_t seed32;
+    uint32_t seed32 = 1;
     dashi_gen_opts_default(&o);
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {

@@ -114,7 +114,11 @@ static void set_err(dashi_view *v, dashi_err err, const char *msg) {
     if (v->err != DASHI_OK)
         return;
     v->err = err;
-    snprintf(v->errmsg, sizeof(v->errmsg), "%s", msg);
+    size_t n = strlen(msg); /* truncation is fine: the message only explains */
+    if (n >= sizeof(v->errmsg))
+        n = sizeof(v->errmsg) - 1;
+    memcpy(v->errmsg, msg, n);
+    v->errmsg[n] = '\0';
 }
 
 /* The entry for key, loaded from the store on first use; NULL on error. */
@@ -145,7 +149,7 @@ static view_entry *load(dashi_view *v, const char *key) {
         j = json_loadb(val.data, val.len, 0, &jerr);
         free(val.data);
         if (!j) {
-            char msg[300];
+            char msg[512];
             snprintf(msg, sizeof(msg), "view: record %.100s is not JSON: %s", key, jerr.text);
             set_err(v, DASHI_ERR_BACKEND, msg);
             return NULL;

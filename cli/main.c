@@ -23,6 +23,7 @@ static const struct {
     {"devcluster", dashi_cmd_devcluster, "run librdkafka's mock Kafka cluster with dashi's topics"},
     {"publish", dashi_cmd_publish, "publish JSON events as Avro records on their topics"},
     {"tail", dashi_cmd_tail, "print output topics as JSON lines"},
+    {"summary", dashi_cmd_summary, "summarize output events: commissions, campaigns, alerts"},
 };
 
 static void usage(FILE *f) {

@@ -5,13 +5,19 @@
  * instants long/timestamp-millis, enums named Avro enums, nested records named once
  * per schema and referenced by full name after), one fills an avro-c generic value
  * from a struct (encode), one reads a struct from an avro-c value by field name
- * (decode). Decoding never hands avro-c bytes it has not checked: check_body walks
+ * (decode). Decoding never hands avro-c bytes it has not checked: check_value walks
  * the writer schema over the body first, so a claimed string length or block count
  * larger than the buffer, a bad enum index or union branch, a truncated body or
  * trailing bytes are rejected here with a byte offset, before avro-c would try to
- * allocate or read them. avro-c 1.11.1 cannot resolve a reader field that the writer
- * lacks ("NIY: Default values"); for such writer schemas the body is read with the
- * writer's own class and mapped by field name, which gives the same result.
+ * allocate or read them (avro-c 1.11.1 mallocs a claimed string length unchecked).
+ * A body written with the current schema is read straight into the type's generic
+ * value; other writer schemas go through avro_resolved_writer_new. avro-c 1.11.1
+ * cannot resolve a reader field that the writer lacks ("NIY: Default values"), and
+ * its resolver copies enum indexes without matching symbols; for such writer schemas
+ * (and any whose enums differ from ours) the body is read with the writer's own
+ * class and mapped by field and symbol name, which gives the same result as Avro
+ * resolution. Two avro-c lookups read garbage on a miss (avro_schema_enum_get,
+ * avro_schema_record_field_get): they are only called with checked indexes here.
  *
  * Memory: schemas, classes (ifaces) and values are avro-c reference-counted objects,
  * each released with its own destructor (avro_schema_decref, avro_value_iface_decref,
@@ -274,6 +280,78 @@ dashi_codec *dashi_codec_new(char *errstr, size_t errstr_size) {
     return codec;
 }
 
+/* Non-zero when every enum reachable in s that carries one of our enum names has
+ * exactly our symbols in our order (so avro-c's index copy is right). */
+static int writer_enums_positional(avro_schema_t s, int depth) {
+    if (depth > MAX_SCHEMA_DEPTH)
+        return 0;
+    switch (avro_typeof(s)) {
+    case AVRO_ENUM:
+        for (int k = 0; k < DASHI_ENUM__COUNT; k++) {
+            if (strcmp(avro_schema_name(s), dashi_enum_avro_name((dashi_enum_kind)k)) != 0)
+                continue;
+            if (avro_schema_enum_number_of_symbols(s) != dashi_enum_count((dashi_enum_kind)k))
+                return 0;
+            for (int i = 0; i < dashi_enum_count((dashi_enum_kind)k); i++)
+                if (strcmp(avro_schema_enum_get(s, i), dashi_enum_name((dashi_enum_kind)k, i)) != 0)
+                    return 0;
+        }
+        return 1;
+    case AVRO_RECORD:
+        for (size_t i = 0; i < avro_schema_record_size(s); i++)
+            if (!writer_enums_positional(avro_schema_record_field_get_by_index(s, (int)i), depth + 1))
+                return 0;
+        return 1;
+    case AVRO_UNION:
+        for (size_t i = 0; i < avro_schema_union_size(s); i++)
+            if (!writer_enums_positional(avro_schema_union_branch(s, (int)i), depth + 1))
+                return 0;
+        return 1;
+    case AVRO_ARRAY:
+        return writer_enums_positional(avro_schema_array_items(s), depth + 1);
+    case AVRO_MAP:
+        return writer_enums_positional(avro_schema_map_values(s), depth + 1);
+    default:
+        return 1; /* primitives; links name a type checked where it was defined */
+    }
+}
+
+/* Non-zero when a writer field of schema s can be read into field f (a union fits
+ * when one of its branches does). Nested records are checked when decoded. */
+static int writer_type_fits(const dashi_field_desc *f, avro_schema_t s, int depth) {
+    if (depth > MAX_SCHEMA_DEPTH)
+        return 0;
+    switch (avro_typeof(s)) {
+    case AVRO_LINK:
+        return writer_type_fits(f, avro_schema_link_target(s), depth + 1);
+    case AVRO_UNION:
+        for (size_t i = 0; i < avro_schema_union_size(s); i++) {
+            avro_schema_t b = avro_schema_union_branch(s, (int)i);
+            if (avro_typeof(b) != AVRO_NULL && writer_type_fits(f, b, depth + 1))
+                return 1;
+        }
+        return 0;
+    case AVRO_STRING:
+        return f->kind == DASHI_FK_STRING || f->kind == DASHI_FK_ENUM;
+    case AVRO_INT32:
+    case AVRO_INT64:
+        return f->kind == DASHI_FK_INT || f->kind == DASHI_FK_TIME;
+    case AVRO_BOOLEAN:
+        return f->kind == DASHI_FK_BOOL;
+    case AVRO_ENUM:
+        return f->kind == DASHI_FK_ENUM;
+    case AVRO_RECORD:
+        return f->kind == DASHI_FK_STRUCT_PTR;
+    case AVRO_ARRAY:
+        return f->kind == DASHI_FK_STRUCT_ARRAY || f->kind == DASHI_FK_STRING_ARRAY ||
+               f->kind == DASHI_FK_ENUM_ARRAY;
+    case AVRO_MAP:
+        return f->kind == DASHI_FK_STRING_MAP;
+    default:
+        return 0;
+    }
+}
+
 static codec_entry *find_entry(const dashi_codec *codec, int32_t id) {
     for (size_t i = 0; i < codec->n_entries; i++)
         if (codec->entries[i].id == id)
@@ -307,7 +385,13 @@ dashi_err dashi_codec_register(dashi_codec *codec, int32_t id, dashi_event_type 
     e.id = id;
     e.type = t;
     e.current = avro_schema_equal(e.writer, codec->types[t].schema) != 0;
-    if ((e.resolved_iface = avro_resolved_writer_new(e.writer, codec->types[t].schema)) != NULL) {
+    /* the current schema is read straight into the type's value; avro-c copies enum
+     * indexes as they are: resolve only when every enum of the writer has our symbols
+     * in our order, else map fields and symbols by name (fallback) */
+    if (e.current) {
+        /* nothing to build */
+    } else if (writer_enums_positional(e.writer, 0) &&
+               (e.resolved_iface = avro_resolved_writer_new(e.writer, codec->types[t].schema)) != NULL) {
         if (avro_resolved_writer_new_value(e.resolved_iface, &e.resolved)) {
             err = dashi_errf(DASHI_ERR_INTERNAL, errstr, errstr_size, "schema id %d: %s", (int)id,
                              avro_strerror());
@@ -325,6 +409,18 @@ dashi_err dashi_codec_register(dashi_codec *codec, int32_t id, dashi_event_type 
                 err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
                                  "schema id %d: cannot be read as %s: required field '%s' missing",
                                  (int)id, d->name, f->name);
+                goto out;
+            }
+        }
+        for (size_t i = 0; i < d->n_fields; i++) {
+            const dashi_field_desc *f = &d->fields[i];
+            /* (avro_schema_record_field_get returns garbage for a name it lacks) */
+            int at = avro_schema_record_field_get_index(e.writer, f->name);
+            avro_schema_t fs = at < 0 ? NULL : avro_schema_record_field_get_by_index(e.writer, at);
+            if (fs && !writer_type_fits(f, fs, 0)) {
+                err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                                 "schema id %d: cannot be read as %s: field '%s' is a %s", (int)id,
+                                 d->name, f->name, avro_schema_type_name(fs));
                 goto out;
             }
         }
@@ -768,9 +864,14 @@ static dashi_err avro_to_enum(avro_value_t *v, dashi_enum_kind k, int *out, cons
     const char *sym = NULL;
     int idx;
     if (avro_value_get_type(v) == AVRO_ENUM) {
+        avro_schema_t es = avro_value_get_schema(v);
         if (avro_value_get_enum(v, &idx))
             return avro_fail(path, errstr, errstr_size);
-        sym = avro_schema_enum_get(avro_value_get_schema(v), idx);
+        /* avro_schema_enum_get reads garbage for an index it does not have */
+        if (!es || idx < 0 || idx >= avro_schema_enum_number_of_symbols(es))
+            return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                              "%s: enum index %d out of range", path, idx);
+        sym = avro_schema_enum_get(es, idx);
     } else if (avro_value_get_type(v) == AVRO_STRING) {
         size_t size;
         if (avro_value_get_string(v, &sym, &size))
@@ -1008,7 +1109,11 @@ dashi_err dashi_codec_decode(dashi_codec *codec, const void *buf, size_t len, da
         err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto out;
     }
-    if (e->has_resolved) {
+    if (e->current) {
+        src = &codec->types[e->type].value;
+        if (avro_value_read(reader, src))
+            err = DASHI_ERR_PARSE;
+    } else if (e->has_resolved) {
         src = &codec->types[e->type].value;
         if (avro_value_read(reader, &e->resolved))
             err = DASHI_ERR_PARSE;

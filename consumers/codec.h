@@ -50,9 +50,10 @@ void dashi_codec_destroy(dashi_codec *codec);
 
 /* Map schema id to event type t written with writer_schema_json (borrowed, parsed
  * and kept here). An id already registered is replaced. When the writer schema equals
- * the current schema of t, id becomes the id dashi_codec_encode uses for t.
- * DASHI_ERR_PARSE when the schema is not Avro, DASHI_ERR_INVALID when it is not a
- * record or cannot be read as t (a required field missing). */
+ * the current schema of t, id becomes the id dashi_codec_encode uses for t (the most
+ * recently registered such id wins). DASHI_ERR_PARSE when the schema is not Avro,
+ * DASHI_ERR_INVALID when it is not a record or cannot be read as t (a required field
+ * missing, or a field of another type). */
 dashi_err dashi_codec_register(dashi_codec *codec, int32_t id, dashi_event_type t,
                                const char *writer_schema_json, char *errstr, size_t errstr_size);
 
@@ -65,7 +66,8 @@ int32_t dashi_codec_schema_id(const dashi_codec *codec, dashi_event_type t);
 dashi_err dashi_codec_encode(dashi_codec *codec, const dashi_event *ev, void **buf, size_t *len,
                              char *errstr, size_t errstr_size);
 
-/* Decode len bytes of buf (borrowed) into out (overwritten; cleared on failure).
+/* Decode len bytes of buf (borrowed) into out, which is overwritten without being
+ * cleared first (pass an empty or cleared event) and is left cleared on failure.
  * DASHI_ERR_PARSE on a bad frame or body (wrong magic byte, truncated, garbage),
  * DASHI_ERR_NOT_FOUND for an unknown schema id, DASHI_ERR_INVALID when the record
  * decodes but breaks EVENTS.md (as the JSON reader would say). */

@@ -256,9 +256,10 @@ static dashi_err step_hook(void *opaque, const dashi_ctx *ctx, dashi_writeset *w
             p->pending = np;
             p->cap_pending = cap;
         }
-        if ((err = dashi_codec_encode(p->codec, ev, &e.val, &e.len, why, sizeof(why))) != DASHI_OK) {
+        if (dashi_codec_encode(p->codec, ev, &e.val, &e.len, why, sizeof(why)) != DASHI_OK) {
+            /* our own output does not match the contract: a bug, never the input's fault */
             logf_(p, "cannot encode %s output of %s: %s", dashi_event_type_name(ev->type), ctx->cause, why);
-            return err;
+            return DASHI_ERR_INTERNAL;
         }
         snprintf(okey, sizeof(okey), "%s%04zu", prefix, i);
         e.okey = dashi_strdup(okey);
@@ -748,15 +749,18 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
     p->last_input_ms = mono_ms();
     int64_t last_work = mono_ms();
     while (!dashi_kafka_stop && p->fatal == DASHI_OK) {
+        /* take what librdkafka has fetched (up to a batch) before applying, so the
+         * merge sees every topic's records and waits only for real lag */
+        int64_t polled = 0;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, (int)p->cfg->poll_ms);
-        if (m) {
+        while (m) {
             if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 logf_(p, "consumer: %s", rd_kafka_message_errstr(m));
             else
                 take_message(p, m);
             rd_kafka_message_destroy(m);
+            m = ++polled < p->cfg->batch_max_events ? rd_kafka_consumer_poll(p->consumer, 0) : NULL;
         }
-        /* drain everything already polled before applying (fairness across topics) */
         int64_t now = mono_ms();
         size_t applied = 0;
         for (int part = 0; part < MAX_PARTS; part++)
@@ -764,7 +768,7 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
                 applied += drain_task(p, part, now);
         rd_kafka_poll(p->producer, 0);
         flush_acks(p);
-        if (m || applied)
+        if (polled || applied)
             last_work = now;
         if (p->cfg->idle_advance_ms > 0 && queues_empty(p) && now - p->last_input_ms >= p->cfg->idle_advance_ms)
             idle_advance(p);

@@ -40,4 +40,14 @@ dashi_err dashi_identity_normalize(int kind, const char *value, char *out, size_
 dashi_err dashi_identity_hash(const dashi_keyring *kr, int kind, const char *value, bool hashed,
                               char *out, size_t out_size, char *errstr, size_t errstr_size);
 
+/* Key versions of the ring, current (highest) first: writes up to max of them into
+ * versions (may be NULL when max is 0) and returns how many the ring holds. */
+size_t dashi_keyring_versions(const dashi_keyring *kr, int *versions, size_t max);
+
+/* dashi_identity_hash of a clear value under the given key version instead of the
+ * current one, so a value stored before a rotation is still found ("v<version>:<hex>").
+ * DASHI_ERR_NOT_FOUND when the ring has no such version. */
+dashi_err dashi_identity_hash_version(const dashi_keyring *kr, int version, int kind, const char *value,
+                                      char *out, size_t out_size, char *errstr, size_t errstr_size);
+
 #endif

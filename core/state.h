@@ -49,7 +49,8 @@ typedef struct dashi_writeset {
     size_t n, cap;
 } dashi_writeset;
 
-/* Write-set building: each copies key and val. Return DASHI_OK or DASHI_ERR_NOMEM. */
+/* Write-set building: each copies key and val. Return DASHI_OK or DASHI_ERR_NOMEM
+ * (DASHI_ERR_INVALID for an unknown kind, or NULL bytes with a non-zero length). */
 void dashi_writeset_init(dashi_writeset *ws);
 void dashi_writeset_clear(dashi_writeset *ws); /* frees ops, keeps it usable; NULL-safe */
 dashi_err dashi_writeset_add(dashi_writeset *ws, dashi_ws_kind kind, const char *key, size_t key_len,
@@ -81,7 +82,9 @@ struct dashi_state_ops {
      * DASHI_ERR_CONFLICT (a check failed; nothing of set i was written). The return
      * value is non-OK only when the store could not be reached or answered an error;
      * then results[] say which sets were applied (OK) and the rest are
-     * DASHI_ERR_TRANSPORT or DASHI_ERR_BACKEND. */
+     * DASHI_ERR_TRANSPORT or DASHI_ERR_BACKEND. A malformed set (unknown kind, a
+     * TIMER_ADD due beyond ±2^53 ms, which a Redis score cannot hold exactly) makes
+     * the whole call DASHI_ERR_INVALID with nothing applied. */
     dashi_err (*apply)(dashi_state *st, size_t n, const dashi_writeset *const *sets, dashi_err *results,
                        char *errstr, size_t errstr_size);
 
@@ -123,5 +126,26 @@ dashi_state *dashi_state_open(const char *spec, const char *prefix, char *errstr
 
 /* destroy(NULL) is a no-op. */
 void dashi_state_destroy(dashi_state *st);
+
+/* A Redis URL taken apart (state/redis_url.c): what dashi_state_redis_new() connects
+ * with, public for its unit tests and for tools that must show where they connect
+ * without the password. Forms: redis://[user[:password]@]host[:port][/db][?query],
+ * unix:///path.sock[?query], redis+unix://[user[:password]@]/path.sock[?query];
+ * query keys: db=N, timeout_ms=N. "user@" alone is a password (as redis-cli reads
+ * it); user, password and path may be %-encoded. */
+typedef struct dashi_redis_url {
+    char *host;       /* owned; NULL for a unix socket */
+    int port;         /* TCP port, 6379 by default */
+    char *path;       /* owned; unix socket path, NULL for TCP */
+    char *user;       /* owned; NULL: none (AUTH password) */
+    char *password;   /* owned; NULL: no AUTH */
+    int db;           /* SELECT db when not 0 */
+    int timeout_ms;   /* connect and per-command timeout, 10000 by default */
+} dashi_redis_url;
+
+/* Fill *out (all zero on failure) or return DASHI_ERR_INVALID/NOMEM with errstr
+ * (which never repeats the password). Free with dashi_redis_url_free(). */
+dashi_err dashi_redis_url_parse(const char *url, dashi_redis_url *out, char *errstr, size_t errstr_size);
+void dashi_redis_url_free(dashi_redis_url *u); /* frees the strings, not u; NULL-safe */
 
 #endif

@@ -1,0 +1,912 @@
+/* test_identity.c — the same-person graph (core/identity.c) at handler level: linking, T+0 decisions, guards, alerts.
+ *
+ * Each test builds a dashi_ctx per step over dashi_view_new(dashi_state_mem_new())
+ * with the project's config/rules.json (or a copy of its rule set with one field
+ * changed), runs dashi_identity_on_event on the event, commits the view to the
+ * in-memory store and fires due "sp:" timers the same way, so the T+0 day ends on
+ * stream time. Only the identity handler runs; commission and campaign are reached
+ * through dashi_*_on_person_change as in the engine.
+ */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hashing.h"
+#include "core/modules.h"
+
+#define MAX_OUT 4096
+
+static dashi_rules *rules;
+static dashi_keyring *keys;
+static dashi_state *st;
+static dashi_view *view;
+static dashi_event outs[MAX_OUT];
+static size_t n_outs, mark_outs; /* mark_outs: outputs before the last step */
+static size_t last_ws_ops;       /* write-set operations of the last step */
+static int seq;
+static dashi_ruleset custom;     /* a copy of the rule set with changes, when use_custom */
+static bool use_custom;
+
+static dashi_time T(const char *s) {
+    dashi_time t = 0;
+    char err[128];
+    cr_assert_eq(dashi_time_parse(s, &t, err, sizeof(err)), DASHI_OK, "%s: %s", s, err);
+    return t;
+}
+
+static void setup(void) {
+    char err[512] = "";
+    rules = dashi_rules_load(DASHI_SOURCE_DIR "/config/rules.json", err, sizeof(err));
+    cr_assert_not_null(rules, "rules: %s", err);
+    keys = dashi_keyring_load(NULL, err, sizeof(err));
+    cr_assert_not_null(keys, "keys: %s", err);
+    st = dashi_state_mem_new();
+    view = dashi_view_new(st);
+    n_outs = mark_outs = 0;
+    seq = 0;
+    use_custom = false;
+}
+
+static void teardown(void) {
+    for (size_t i = 0; i < n_outs; i++)
+        dashi_event_clear(&outs[i]);
+    dashi_view_destroy(view);
+    dashi_state_destroy(st);
+    dashi_keyring_destroy(keys);
+    dashi_rules_destroy(rules);
+}
+
+/* Use a copy of the rule set in force at t (fields changed by the test afterwards). */
+static void customize(const char *at) {
+    custom = *dashi_rules_at(rules, T(at));
+    use_custom = true;
+}
+
+static dashi_ctx ctx_for(dashi_time now, const char *cause, const dashi_event *ev) {
+    dashi_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.view = view;
+    ctx.rules = rules;
+    ctx.set = use_custom ? &custom : dashi_rules_at(rules, now);
+    ctx.keys = keys;
+    ctx.now = now;
+    ctx.cause = cause;
+    ctx.event = ev;
+    return ctx;
+}
+
+/* One step: the identity handler on a fresh ctx, then commit (plus the fired timer's removal). */
+static dashi_err step(dashi_time now, const char *cause, const dashi_event *ev, const char *timer_id) {
+    dashi_view_reset(view);
+    dashi_ctx ctx = ctx_for(now, cause, ev);
+    dashi_err err = ev ? dashi_identity_on_event(&ctx, ev) : dashi_identity_on_timer(&ctx, timer_id, NULL);
+    mark_outs = n_outs;
+    if (err == DASHI_OK) {
+        dashi_writeset ws;
+        dashi_err res = DASHI_OK;
+        char e2[256];
+        dashi_writeset_init(&ws);
+        cr_assert_eq(dashi_view_writeset(view, &ws), DASHI_OK);
+        last_ws_ops = ws.n;
+        if (timer_id)
+            dashi_writeset_add(&ws, DASHI_WS_TIMER_DEL, timer_id, strlen(timer_id), NULL, 0, 0);
+        const dashi_writeset *sets[1] = {&ws};
+        cr_assert_eq(st->ops->apply(st, 1, sets, &res, e2, sizeof(e2)), DASHI_OK, "%s", e2);
+        cr_assert_eq(res, DASHI_OK);
+        dashi_writeset_clear(&ws);
+        for (size_t i = 0; i < ctx.n_outputs; i++) {
+            cr_assert_lt(n_outs, MAX_OUT);
+            outs[n_outs++] = ctx.outputs[i];
+        }
+    } else {
+        for (size_t i = 0; i < ctx.n_outputs; i++)
+            dashi_event_clear(&ctx.outputs[i]);
+    }
+    free(ctx.outputs);
+    dashi_view_reset(view);
+    return err;
+}
+
+static void advance(dashi_time until) {
+    for (;;) {
+        dashi_timer *timers = NULL;
+        size_t n = 0;
+        char err[256];
+        cr_assert_eq(st->ops->timers_due(st, until, 1, &timers, &n, err, sizeof(err)), DASHI_OK);
+        if (n == 0) {
+            dashi_timers_free(timers, n);
+            return;
+        }
+        char *id = strdup(timers[0].id);
+        dashi_time due = timers[0].due;
+        dashi_timers_free(timers, n);
+        cr_assert_eq(step(due, id, NULL, id), DASHI_OK, "timer %s", id);
+        free(id);
+    }
+}
+
+static size_t n_timers(void) {
+    size_t n = 0;
+    char err[128];
+    cr_assert_eq(st->ops->timers_count(st, &n, err, sizeof err), DASHI_OK);
+    return n;
+}
+
+/* Feed one input event given as JSON text with printf arguments; "event_id" is added. */
+static __attribute__((format(printf, 1, 2))) void feed(const char *fmt, ...) {
+    char text[4096], line[4200], err[256], cause[16];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    snprintf(cause, sizeof(cause), "e%05d", ++seq);
+    snprintf(line, sizeof(line), "{\"event_id\":\"%s\",%s}", cause, text);
+    dashi_event ev;
+    cr_assert_eq(dashi_event_parse(line, strlen(line), &ev, err, sizeof(err)), DASHI_OK, "%s: %s", line, err);
+    dashi_time t = dashi_event_time(&ev);
+    advance(t);
+    cr_assert_eq(step(t, cause, &ev, NULL), DASHI_OK, "%s", line);
+    dashi_event_clear(&ev);
+}
+
+/* AccountRegistered with identities (JSON array text) and an optional referring ambassador. */
+static void reg(const char *at, const char *uid, const char *identities, const char *amb) {
+    char referral[256] = "";
+    if (amb)
+        snprintf(referral, sizeof referral, ",\"referral\":{\"ambassador_uid\":\"%s\",\"link_id\":\"l-%s\"}", amb, amb);
+    feed("\"type\":\"AccountRegistered\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"account_type\":\"PERSONAL\","
+         "\"method\":\"PASSWORD\",\"identities\":%s%s",
+         at, uid, identities, referral);
+}
+
+static void verify(const char *at, const char *uid, const char *identities) {
+    feed("\"type\":\"RealNameVerified\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"kind\":\"PERSONAL\",\"identities\":%s",
+         at, uid, identities);
+}
+
+static void change(const char *at, const char *uid, const char *added, const char *removed) {
+    feed("\"type\":\"IdentityChanged\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"added\":%s,\"removed\":%s", at, uid,
+         added, removed);
+}
+
+static void enroll(const char *at, const char *uid) {
+    feed("\"type\":\"AmbassadorEnrolled\",\"occurred_at\":\"%s\",\"uid\":\"%s\"", at, uid);
+}
+
+static void visit(const char *at, const char *uid, const char *amb, bool logged_in) {
+    feed("\"type\":\"LinkVisited\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"ambassador_uid\":\"%s\",\"link_id\":\"l1\","
+         "\"logged_in\":%s",
+         at, uid, amb, logged_in ? "true" : "false");
+}
+
+static void pay(const char *at, const char *uid, const char *order, const char *cart) {
+    dashi_view_reset(view);
+    dashi_ctx ctx = ctx_for(T(at), order, NULL);
+    dashi_identity_record_payment(&ctx, uid, order, cart, T(at));
+    dashi_writeset ws;
+    dashi_err res = DASHI_OK;
+    char e2[256];
+    dashi_writeset_init(&ws);
+    cr_assert_eq(dashi_view_writeset(view, &ws), DASHI_OK);
+    const dashi_writeset *sets[1] = {&ws};
+    cr_assert_eq(st->ops->apply(st, 1, sets, &res, e2, sizeof(e2)), DASHI_OK, "%s", e2);
+    dashi_writeset_clear(&ws);
+    dashi_view_reset(view);
+}
+
+static dashi_person_info person(const char *uid) {
+    dashi_person_info pi;
+    dashi_ctx ctx = ctx_for(0, "q", NULL);
+    dashi_view_reset(view);
+    dashi_identity_person(&ctx, uid, &pi);
+    return pi;
+}
+
+static bool same(const char *a, const char *b) {
+    dashi_ctx ctx = ctx_for(0, "q", NULL);
+    dashi_view_reset(view);
+    return dashi_identity_same_person(&ctx, a, b);
+}
+
+/* ---- output queries ---- */
+
+/* The last SamePersonDecision of uid at index >= from, NULL when none. */
+static const dashi_same_person_decision *decision(const char *uid, size_t from) {
+    const dashi_same_person_decision *found = NULL;
+    for (size_t i = from; i < n_outs; i++)
+        if (outs[i].type == DASHI_EV_SAME_PERSON_DECISION && strcmp(outs[i].u.same_person_decision.uid, uid) == 0)
+            found = &outs[i].u.same_person_decision;
+    return found;
+}
+
+static size_t count_decisions(const char *uid, size_t from) {
+    size_t n = 0;
+    for (size_t i = from; i < n_outs; i++)
+        if (outs[i].type == DASHI_EV_SAME_PERSON_DECISION &&
+            (!uid || strcmp(outs[i].u.same_person_decision.uid, uid) == 0))
+            n++;
+    return n;
+}
+
+static const dashi_fraud_alert *alert(const char *kind, size_t from) {
+    for (size_t i = from; i < n_outs; i++)
+        if (outs[i].type == DASHI_EV_FRAUD_ALERT && strcmp(outs[i].u.fraud_alert.kind, kind) == 0)
+            return &outs[i].u.fraud_alert;
+    return NULL;
+}
+
+static size_t count_alerts(const char *kind) {
+    size_t n = 0;
+    for (size_t i = 0; i < n_outs; i++)
+        if (outs[i].type == DASHI_EV_FRAUD_ALERT && (!kind || strcmp(outs[i].u.fraud_alert.kind, kind) == 0))
+            n++;
+    return n;
+}
+
+static bool has_subject(const dashi_fraud_alert *fa, const char *uid) {
+    for (size_t i = 0; i < fa->n_subject_uids; i++)
+        if (strcmp(fa->subject_uids[i], uid) == 0)
+            return true;
+    return false;
+}
+
+static const char *evidence(const dashi_fraud_alert *fa, const char *key) {
+    for (size_t i = 0; i < fa->n_evidence; i++)
+        if (strcmp(fa->evidence[i].key, key) == 0)
+            return fa->evidence[i].value;
+    return NULL;
+}
+
+static bool matched(const dashi_same_person_decision *d, int kind) {
+    for (size_t i = 0; i < d->n_matched_on; i++)
+        if (d->matched_on[i] == kind)
+            return true;
+    return false;
+}
+
+/* Everything in the store and every output as one text (for the no-clear-text checks). */
+typedef struct text_buf {
+    char *s;
+    size_t n;
+} text_buf;
+
+static int scan_cb(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
+    text_buf *b = opaque;
+    b->s = realloc(b->s, b->n + key_len + val_len + 3);
+    memcpy(b->s + b->n, key, key_len);
+    b->n += key_len;
+    b->s[b->n++] = '=';
+    memcpy(b->s + b->n, val, val_len);
+    b->n += val_len;
+    b->s[b->n++] = '\n';
+    b->s[b->n] = '\0';
+    return 0;
+}
+
+static char *everything(void) {
+    text_buf b = {calloc(1, 1), 0};
+    char err[128];
+    cr_assert_eq(st->ops->scan(st, "", 0, scan_cb, &b, err, sizeof err), DASHI_OK);
+    dashi_timer *timers = NULL;
+    size_t n = 0;
+    cr_assert_eq(st->ops->timers_due(st, INT64_MAX, 100000, &timers, &n, err, sizeof err), DASHI_OK);
+    for (size_t i = 0; i < n; i++)
+        scan_cb(&b, timers[i].id, strlen(timers[i].id), timers[i].payload ? timers[i].payload : "",
+                timers[i].payload ? timers[i].payload_len : 0);
+    dashi_timers_free(timers, n);
+    for (size_t i = 0; i < n_outs; i++) {
+        char *j = dashi_event_dump(&outs[i]);
+        scan_cb(&b, j, strlen(j), "", 0);
+        free(j);
+    }
+    return b.s;
+}
+
+#define PHONE(v) "{\"kind\":\"PHONE\",\"value\":\"" v "\"}"
+#define EMAIL(v) "{\"kind\":\"EMAIL\",\"value\":\"" v "\"}"
+#define IDDOC(v) "{\"kind\":\"ID_DOC\",\"value\":\"" v "\"}"
+#define DEVICE(v) "{\"kind\":\"DEVICE\",\"value\":\"" v "\"}"
+#define HASHED(k, v) "{\"kind\":\"" k "\",\"value\":\"" v "\",\"hashed\":true}"
+
+TestSuite(identity, .init = setup, .fini = teardown);
+
+/* ---- S1: linking ---- */
+
+Test(identity, new_account_is_a_new_person_with_a_provisional_decision) {
+    reg("2022-06-08T10:00:00+08:00", "c1", "[" PHONE("13800000001") "]", NULL);
+    const dashi_same_person_decision *d = decision("c1", 0);
+    cr_assert_not_null(d);
+    cr_assert_eq(d->status, DASHI_SP_NEW_PERSON);
+    cr_assert_str_eq(d->person_id, "P-c1");
+    cr_assert_not(d->final);
+    cr_assert_not(d->paid_before);
+    cr_assert_eq(d->n_matched_on, 0);
+    cr_assert_eq(d->decided_at, T("2022-06-08T10:00:00+08:00"));
+    dashi_person_info pi = person("c1");
+    cr_assert(pi.known);
+    cr_assert_str_eq(pi.person_id, "P-c1");
+    cr_assert_not(pi.paid_before);
+    cr_assert_eq(pi.first_paid_at, DASHI_TIME_NONE);
+    cr_assert_eq(n_timers(), 1);
+}
+
+Test(identity, shared_phone_in_two_spellings_links) {
+    reg("2022-06-08T10:00:00+08:00", "c1", "[" PHONE("13800000001") "]", NULL);
+    reg("2022-06-08T11:00:00+08:00", "c2", "[" PHONE("+86 138-0000-0001") "]", NULL);
+    const dashi_same_person_decision *d2 = decision("c2", 0), *d1 = decision("c1", mark_outs);
+    cr_assert_eq(d2->status, DASHI_SP_SAME_PERSON);
+    cr_assert_str_eq(d2->person_id, "P-c1");
+    cr_assert_eq(d2->n_matched_on, 1);
+    cr_assert(matched(d2, DASHI_ID_PHONE));
+    cr_assert_not_null(d1, "the first account's status changed too");
+    cr_assert_eq(d1->status, DASHI_SP_SAME_PERSON);
+    cr_assert(same("c1", "c2"));
+    cr_assert_str_eq(person("c2").person_id, "P-c1");
+}
+
+Test(identity, gmail_normalization_links) {
+    reg("2022-06-08T10:00:00+08:00", "c1", "[" EMAIL("John.Smith@gmail.com") "]", NULL);
+    reg("2022-06-08T10:05:00+08:00", "c2", "[" EMAIL(" johnsmith+cloud@GoogleMail.com ") "]", NULL);
+    reg("2022-06-08T10:06:00+08:00", "c3", "[" EMAIL("john.smith@qq.com") "]", NULL);
+    reg("2022-06-08T10:07:00+08:00", "c4", "[" EMAIL("johnsmith@qq.com") "]", NULL);
+    cr_assert(same("c1", "c2"));
+    cr_assert(matched(decision("c2", 0), DASHI_ID_EMAIL));
+    cr_assert_not(same("c3", "c4"), "dots count outside gmail");
+    cr_assert_not(same("c1", "c3"));
+}
+
+Test(identity, sharing_is_transitive) {
+    reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
+    reg("2022-06-08T10:01:00+08:00", "b", "[" PHONE("13800000001") "," EMAIL("b@example.com") "]", NULL);
+    reg("2022-06-08T10:02:00+08:00", "c", "[" EMAIL("B@Example.com") "]", NULL);
+    cr_assert(same("a", "c"));
+    cr_assert_str_eq(person("c").person_id, "P-a");
+    const dashi_same_person_decision *dc = decision("c", 0), *db = decision("b", 0), *da = decision("a", 0);
+    cr_assert(matched(dc, DASHI_ID_EMAIL));
+    cr_assert_not(matched(dc, DASHI_ID_PHONE));
+    cr_assert(matched(db, DASHI_ID_EMAIL) && matched(db, DASHI_ID_PHONE));
+    cr_assert(matched(da, DASHI_ID_PHONE) && !matched(da, DASHI_ID_EMAIL));
+}
+
+Test(identity, two_persons_joined_by_one_account_keep_the_oldest_id) {
+    reg("2022-06-08T10:00:00+08:00", "x1", "[" PHONE("13800000001") "]", NULL);
+    reg("2022-06-08T10:01:00+08:00", "x2", "[" PHONE("13800000001") "]", NULL);
+    reg("2022-06-08T09:00:00+08:00", "y1", "[" PHONE("13900000001") "]", NULL); /* earlier founder */
+    reg("2022-06-08T11:00:00+08:00", "z", "[" PHONE("13800000001") "," PHONE("13900000001") "]", NULL);
+    cr_assert(same("x1", "y1"));
+    cr_assert_str_eq(person("x1").person_id, "P-y1");
+    cr_assert_str_eq(person("x2").person_id, "P-y1");
+    /* x1 and x2 changed person id: each gets a new decision */
+    cr_assert_str_eq(decision("x1", mark_outs)->person_id, "P-y1");
+    cr_assert_str_eq(decision("x2", mark_outs)->person_id, "P-y1");
+}
+
+Test(identity, unknown_account_and_payment_before_registration) {
+    dashi_person_info pi = person("ghost");
+    cr_assert_not(pi.known);
+    cr_assert_str_eq(pi.person_id, "");
+    cr_assert_not(pi.paid_before);
+    pay("2022-06-08T10:00:00+08:00", "ghost", "o1", "cart1");
+    pi = person("ghost");
+    cr_assert_not(pi.known);
+    cr_assert_str_eq(pi.person_id, "");
+    cr_assert(pi.paid_before);
+    cr_assert_str_eq(pi.first_order_id, "o1");
+    cr_assert_str_eq(pi.first_cart_id, "cart1");
+    cr_assert_eq(pi.first_paid_at, T("2022-06-08T10:00:00+08:00"));
+    cr_assert_not(same("ghost", "c1"));
+    cr_assert(same("ghost", "ghost"));
+    reg("2022-06-09T10:00:00+08:00", "ghost", "[" PHONE("13800000009") "]", NULL);
+    pi = person("ghost");
+    cr_assert(pi.known);
+    cr_assert_str_eq(pi.person_id, "P-ghost");
+    cr_assert(pi.paid_before);
+    cr_assert(decision("ghost", 0)->paid_before);
+}
+
+Test(identity, paid_before_is_known_at_once_for_every_account) {
+    reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
+    pay("2022-06-08T12:00:00+08:00", "a", "o1", NULL);
+    pay("2022-06-08T13:00:00+08:00", "a", "o2", NULL); /* not the first: ignored */
+    reg("2022-06-09T10:00:00+08:00", "b", "[" PHONE("13800000001") "]", NULL);
+    dashi_person_info pi = person("b");
+    cr_assert(pi.paid_before);
+    cr_assert_str_eq(pi.first_order_id, "o1");
+    cr_assert_str_eq(pi.first_cart_id, "");
+    cr_assert(decision("b", 0)->paid_before);
+    /* a payment by a linked account marks the whole person */
+    reg("2022-06-09T10:00:00+08:00", "c", "[" PHONE("13900000001") "]", NULL);
+    reg("2022-06-09T10:30:00+08:00", "d", "[" PHONE("13900000001") "]", NULL);
+    pay("2022-06-09T11:00:00+08:00", "d", "o3", "k3");
+    cr_assert(person("c").paid_before);
+    cr_assert_str_eq(person("c").first_order_id, "o3");
+    cr_assert_str_eq(person("c").first_cart_id, "k3");
+}
+
+Test(identity, merge_keeps_the_earliest_first_payment) {
+    reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
+    reg("2022-06-08T10:00:00+08:00", "b", "[" PHONE("13900000001") "]", NULL);
+    pay("2022-06-08T12:00:00+08:00", "b", "ob", NULL);
+    pay("2022-06-08T13:00:00+08:00", "a", "oa", NULL);
+    change("2022-06-10T10:00:00+08:00", "a", "[" PHONE("13900000001") "]", "[]");
+    cr_assert_str_eq(person("a").first_order_id, "ob");
+    cr_assert_str_eq(person("a").person_id, "P-a"); /* same founding time: smaller id */
+}
+
+/* ---- S2: T+0 ---- */
+
+Test(identity, final_at_midnight_link_one_second_before_is_provisional) {
+    reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
+    reg("2022-06-08T10:00:00+08:00", "b", "[" PHONE("13900000001") "]", NULL);
+    verify("2022-06-08T23:59:59+08:00", "b", "[" IDDOC("110105194912310021") "," PHONE("13800000001") "]");
+    const dashi_same_person_decision *d = decision("b", mark_outs);
+    cr_assert_eq(d->status, DASHI_SP_SAME_PERSON);
+    cr_assert_not(d->final);
+    advance(T("2022-06-08T23:59:59.999+08:00"));
+    cr_assert_eq(count_decisions(NULL, mark_outs), 2, "nothing fires before 24:00");
+    advance(T("2022-06-09T00:00:00+08:00"));
+    d = decision("b", mark_outs);
+    cr_assert_eq(d->status, DASHI_SP_SAME_PERSON);
+    cr_assert(d->final);
+    cr_assert_eq(d->decided_at, T("2022-06-09T00:00:00+08:00"));
+    cr_assert(decision("a", 0)->final);
+    cr_assert_eq(n_timers(), 0);
+}
+
+Test(identity, link_at_midnight_comes_after_the_final_decision) {
+    reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
+    reg("2022-06-08T10:00:00+08:00", "b", "[" PHONE("13900000001") "]", NULL);
+    size_t before = n_outs;
+    /* the timer due at 24:00 fires before an event stamped 24:00 */
+    verify("2022-06-09T00:00:00+08:00", "b", "[" PHONE("13800000001") "]");
+    size_t first_b = before;
+    while (!(outs[first_b].type == DASHI_EV_SAME_PERSON_DECISION &&
+             strcmp(outs[first_b].u.same_person_decision.uid, "b") == 0))
+        first_b++;
+    cr_assert_eq(outs[first_b].u.same_person_decision.status, DASHI_SP_NEW_PERSON);
+    cr_assert(outs[first_b].u.same_person_decision.final);
+    const dashi_same_person_decision *d = decision("b", first_b + 1);
+    cr_assert_eq(d->status, DASHI_SP_SAME_PERSON);
+    cr_assert(d->final, "a decision after the T+0 day is final");
+}
+
+Test(identity, before_2020_08_21_the_decision_is_t_plus_3) {
+    reg("2019-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
+    advance(T("2019-06-11T23:59:59+08:00"));
+    cr_assert_eq(count_decisions("a", 0), 1);
+    advance(T("2019-06-12T00:00:00+08:00"));
+    cr_assert_eq(count_decisions("a", 0), 2);
+    cr_assert(decision("a", 0)->final);
+}
+
+Test(identity, decision_ids_are_deterministic_and_unique) {
+    reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
+    reg("2022-06-08T10:01:00+08:00", "b", "[" PHONE("13800000001") "]", NULL);
+    advance(T("2022-06-10T00:00:00+08:00"));
+    char ids[16][32];
+    size_t n = 0;
+    for (size_t i = 0; i < n_outs && n < 16; i++)
+        if (outs[i].type == DASHI_EV_SAME_PERSON_DECISION)
+            snprintf(ids[n++], 32, "%s", outs[i].u.same_person_decision.decision_id);
+    cr_assert_eq(n, 5); /* a prov, b prov, a SAME, a final, b final */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            cr_assert_str_neq(ids[i], ids[j]);
+    /* the same inputs again give the same ids */
+    teardown();
+    setup();
+    reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
+    reg("2022-06-08T10:01:00+08:00", "b", "[" PHONE("13800000001") "]", NULL);
+    advance(T("2022-06-10T00:00:00+08:00"));
+    size_t k = 0;
+    for (size_t i = 0; i < n_outs; i++)
+        if (outs[i].type == DASHI_EV_SAME_PERSON_DECISION)
+            cr_assert_str_eq(outs[i].u.same_person_decision.decision_id, ids[k++]);
+}
+
+/* ---- S4: a later link ---- */
+
+Test(identity, id_document_days_later_still_merges) {
+    reg("2022-06-08T10:00:00+08:00", "old", "[" PHONE("13800000001") "]", NULL);
+    verify("2022-06-08T11:00:00+08:00", "old", "[" IDDOC("11010519491231002X") "]");
+    pay("2022-06-08T12:00:00+08:00", "old", "o-old", NULL);
+    reg("2022-06-10T10:00:00+08:00", "new", "[" PHONE("13900000001") "]", "amb");
+    advance(T("2022-06-11T00:00:00+08:00"));
+    cr_assert(decision("new", 0)->final);
+    cr_assert_eq(decision("new", 0)->status, DASHI_SP_NEW_PERSON);
+    verify("2022-06-14T15:00:00+08:00", "new", "[" IDDOC("110105 19491231 002x") "]");
+    const dashi_same_person_decision *d = decision("new", mark_outs);
+    cr_assert_not_null(d);
+    cr_assert_eq(d->status, DASHI_SP_SAME_PERSON);
+    cr_assert(d->final);
+    cr_assert(d->paid_before);
+    cr_assert(matched(d, DASHI_ID_ID_DOC));
+    cr_assert_str_eq(d->person_id, "P-old");
+    cr_assert(same("old", "new"));
+    /* the merged person had paid and holds an account referred by amb: MULTI_ACCOUNT */
+    const dashi_fraud_alert *fa = alert("MULTI_ACCOUNT", mark_outs);
+    cr_assert_not_null(fa);
+    cr_assert_str_eq(fa->ambassador_uid, "amb");
+    cr_assert(has_subject(fa, "new"));
+    cr_assert(has_subject(fa, "old"));
+    cr_assert_str_eq(fa->order_id, "o-old");
+}
+
+/* ---- S7: guards ---- */
+
+Test(identity, super_node_stops_linking_and_alerts) {
+    customize("2022-06-08T00:00:00+08:00");
+    custom.generic_attribute_limit = 3;
+    custom.burst_threshold = 0;
+    reg("2022-06-08T10:00:00+08:00", "s1", "[" PHONE("4008001234") "]", NULL);
+    reg("2022-06-08T10:01:00+08:00", "s2", "[" PHONE("4008001234") "]", NULL);
+    reg("2022-06-08T10:02:00+08:00", "s3", "[" PHONE("4008001234") "]", NULL);
+    cr_assert(same("s1", "s3"));
+    cr_assert_null(alert("GENERIC_ATTRIBUTE", 0));
+    reg("2022-06-08T10:03:00+08:00", "s4", "[" PHONE("4008001234") "]", NULL);
+    cr_assert_not(same("s1", "s4"), "the 4th account (limit 3) does not link");
+    const dashi_fraud_alert *fa = alert("GENERIC_ATTRIBUTE", 0);
+    cr_assert_not_null(fa);
+    cr_assert_eq(fa->severity, DASHI_SEV_LOW);
+    cr_assert(has_subject(fa, "s4") && has_subject(fa, "s1"));
+    cr_assert_str_eq(evidence(fa, "kind"), "PHONE");
+    cr_assert_str_eq(evidence(fa, "accounts"), "4");
+    cr_assert_eq(strlen(evidence(fa, "attribute")), strlen("P1.") + 8);
+    cr_assert_eq(decision("s4", 0)->status, DASHI_SP_NEW_PERSON);
+    reg("2022-06-08T10:04:00+08:00", "s5", "[" PHONE("4008001234") "]", NULL);
+    cr_assert_not(same("s4", "s5"));
+    cr_assert_eq(count_alerts("GENERIC_ATTRIBUTE"), 1, "raised once");
+    /* other attributes still link */
+    reg("2022-06-08T10:05:00+08:00", "s6", "[" PHONE("4008001234") "," EMAIL("s5@example.com") "]", NULL);
+    reg("2022-06-08T10:06:00+08:00", "s7", "[" EMAIL("s5@example.com") "]", NULL);
+    cr_assert(same("s6", "s7"));
+}
+
+Test(identity, default_limit_is_twenty) {
+    char uid[16];
+    for (int i = 0; i < 21; i++) {
+        char at[40];
+        snprintf(uid, sizeof uid, "g%02d", i);
+        snprintf(at, sizeof at, "2022-06-08T%02d:%02d:00+08:00", 1 + i / 2, (i % 2) * 30); /* 2 an hour: no burst */
+        reg(at, uid, "[" EMAIL("test@company.example") "]", NULL);
+    }
+    cr_assert(same("g00", "g19"));
+    cr_assert_not(same("g00", "g20"));
+    cr_assert_eq(count_alerts("GENERIC_ATTRIBUTE"), 1);
+    cr_assert_eq(count_alerts("ATTRIBUTE_BURST"), 0);
+}
+
+Test(identity, blocklist_never_links) {
+    /* config/rules.json block-lists PHONE:+8611111111111 and EMAIL:test@example.com */
+    reg("2022-06-08T10:00:00+08:00", "b1", "[" PHONE("11111111111") "," EMAIL("TEST@example.com") "]", NULL);
+    reg("2022-06-08T10:01:00+08:00", "b2", "[" PHONE("+86 111 1111 1111") "]", NULL);
+    reg("2022-06-08T10:02:00+08:00", "b3", "[" EMAIL(" test@example.com") "]", NULL);
+    cr_assert_not(same("b1", "b2"));
+    cr_assert_not(same("b1", "b3"));
+    cr_assert_eq(decision("b2", 0)->status, DASHI_SP_NEW_PERSON);
+    cr_assert_eq(count_alerts(NULL), 0);
+    /* a hashed value of a block-listed phone is recognised too */
+    char h[DASHI_HASH_STRLEN], err[128], ids[256];
+    cr_assert_eq(dashi_identity_hash(keys, DASHI_ID_PHONE, "11111111111", false, h, sizeof h, err, sizeof err), DASHI_OK);
+    snprintf(ids, sizeof ids, "[{\"kind\":\"PHONE\",\"value\":\"%s\",\"hashed\":true}]", h);
+    reg("2022-06-08T10:03:00+08:00", "b4", ids, NULL);
+    reg("2022-06-08T10:04:00+08:00", "b5", ids, NULL);
+    cr_assert_not(same("b4", "b5"));
+}
+
+Test(identity, kinds_the_rule_set_does_not_link_are_ignored) {
+    customize("2022-06-08T00:00:00+08:00");
+    custom.link_kinds[DASHI_ID_DEVICE] = false;
+    reg("2022-06-08T10:00:00+08:00", "d1", "[" DEVICE("dev-1") "]", NULL);
+    reg("2022-06-08T10:01:00+08:00", "d2", "[" DEVICE("dev-1") "]", NULL);
+    cr_assert_not(same("d1", "d2"));
+    use_custom = false;
+    reg("2022-06-08T10:02:00+08:00", "d3", "[" DEVICE("dev-2") "]", NULL);
+    reg("2022-06-08T10:03:00+08:00", "d4", "[" DEVICE("dev-2") "]", NULL);
+    cr_assert(same("d3", "d4"));
+    cr_assert(matched(decision("d4", 0), DASHI_ID_DEVICE));
+}
+
+Test(identity, unusable_values_are_skipped) {
+    reg("2022-06-08T10:00:00+08:00", "u1", "[" PHONE("  ") "," PHONE("n/a") "," EMAIL("nobody") "]", NULL);
+    reg("2022-06-08T10:01:00+08:00", "u2", "[" PHONE("  ") "," PHONE("n/a") "," EMAIL("nobody") "]", NULL);
+    cr_assert_not(same("u1", "u2"));
+    cr_assert_eq(decision("u2", 0)->status, DASHI_SP_NEW_PERSON);
+}
+
+/* ---- hashed inputs and keys ---- */
+
+Test(identity, hashed_inputs_link_with_clear_ones_and_with_each_other) {
+    char h[DASHI_HASH_STRLEN], err[128], ids[512];
+    cr_assert_eq(dashi_identity_hash(keys, DASHI_ID_PHONE, "13800000001", false, h, sizeof h, err, sizeof err), DASHI_OK);
+    reg("2022-06-08T10:00:00+08:00", "h1", "[" PHONE("138 0000 0001") "]", NULL);
+    snprintf(ids, sizeof ids, "[{\"kind\":\"PHONE\",\"value\":\" %s \",\"hashed\":true}]", h);
+    reg("2022-06-08T10:01:00+08:00", "h2", ids, NULL);
+    cr_assert(same("h1", "h2"), "our own hash form links with the clear value");
+    /* a foreign hash form links only with the same foreign value */
+    reg("2022-06-08T10:02:00+08:00", "h3", "[" HASHED("ID_DOC", "sha256:9f86d081884c7d659a2feaa0c55ad015") "]", NULL);
+    reg("2022-06-08T10:03:00+08:00", "h4", "[" HASHED("ID_DOC", "sha256:9f86d081884c7d659a2feaa0c55ad015") "]", NULL);
+    reg("2022-06-08T10:04:00+08:00", "h5", "[" HASHED("EMAIL", "sha256:9f86d081884c7d659a2feaa0c55ad015") "]", NULL);
+    cr_assert(same("h3", "h4"));
+    cr_assert_not(same("h3", "h5"), "the kind is part of the attribute");
+    cr_assert(matched(decision("h4", 0), DASHI_ID_ID_DOC));
+    char *all = everything();
+    cr_assert_null(strstr(all, "9f86d081884c7d659a2feaa0c55ad015"), "a foreign hash is stored re-hashed (compact)");
+    free(all);
+}
+
+Test(identity, values_stored_before_a_key_rotation_are_found) {
+    reg("2022-06-08T10:00:00+08:00", "k1", "[" PHONE("13800000001") "]", NULL);
+    /* rotate: version 2 becomes current, version 1 stays in the ring */
+    char err[128];
+    const char *v2 = "another-secret-for-version-2!";
+    cr_assert_eq(dashi_keyring_add(keys, 2, v2, strlen(v2), err, sizeof err), DASHI_OK);
+    reg("2022-06-09T10:00:00+08:00", "k2", "[" PHONE("13800000001") "," EMAIL("k2@example.com") "]", NULL);
+    cr_assert(same("k1", "k2"));
+    reg("2022-06-09T10:01:00+08:00", "k3", "[" EMAIL("k2@example.com") "]", NULL);
+    cr_assert(same("k1", "k3"));
+    char *all = everything();
+    cr_assert_not_null(strstr(all, "attr:P1."), "the old phone attribute keeps version 1");
+    cr_assert_not_null(strstr(all, "attr:E2."), "a new attribute is stored under version 2");
+    cr_assert_null(strstr(all, "attr:P2."));
+    free(all);
+}
+
+Test(identity, no_clear_identity_value_in_state_or_outputs) {
+    reg("2022-06-08T10:00:00+08:00", "amb", "[" PHONE("13912345678") "," EMAIL("Amb.Person@gmail.com") "]", NULL);
+    enroll("2022-06-08T10:05:00+08:00", "amb");
+    reg("2022-06-08T11:00:00+08:00", "c1", "[" PHONE("13912345678") "," IDDOC("11010519491231002X") "]", "amb");
+    verify("2022-06-08T12:00:00+08:00", "c1", "[" IDDOC("11010519491231002X") "," DEVICE("device-abc-777") "]");
+    change("2022-06-08T13:00:00+08:00", "c1", "[" EMAIL("other.person@example.com") "]", "[" PHONE("13912345678") "]");
+    advance(T("2022-06-10T00:00:00+08:00"));
+    cr_assert_gt(count_alerts("SELF_REFERRAL"), 0);
+    char *all = everything();
+    static const char *const clear[] = {"13912345678", "912345678", "amb.person", "ambperson", "Amb.Person",
+                                        "11010519491231002", "device-abc", "other.person", "example.com",
+                                        "gmail"};
+    for (size_t i = 0; i < sizeof clear / sizeof *clear; i++)
+        cr_assert_null(strstr(all, clear[i]), "clear value '%s' found in:\n%s", clear[i], all);
+    free(all);
+}
+
+/* ---- IdentityChanged ---- */
+
+Test(identity, removed_value_closes_the_edge) {
+    reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
+    change("2022-06-09T10:00:00+08:00", "a", "[" PHONE("13900000001") "]", "[" PHONE("+8613800000001") "]");
+    reg("2022-06-10T10:00:00+08:00", "b", "[" PHONE("13800000001") "]", NULL);
+    cr_assert_not(same("a", "b"), "a recycled number does not link to its former owner");
+    reg("2022-06-10T11:00:00+08:00", "c", "[" PHONE("13900000001") "]", NULL);
+    cr_assert(same("a", "c"));
+    /* adding the old value again reopens the edge */
+    change("2022-06-11T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", "[]");
+    cr_assert(same("a", "b"));
+    /* closing an edge does not split a person already formed */
+    change("2022-06-12T10:00:00+08:00", "b", "[]", "[" PHONE("13800000001") "]");
+    cr_assert(same("a", "b"));
+}
+
+/* ---- S3, S5, R2 alerts ---- */
+
+Test(identity, self_referral_at_registration) {
+    reg("2022-06-01T09:00:00+08:00", "amb1", "[" PHONE("13900000001") "]", NULL);
+    enroll("2022-06-01T09:05:00+08:00", "amb1");
+    reg("2022-06-08T10:00:00+08:00", "cust1", "[" PHONE("139 0000 0001") "]", "amb1");
+    const dashi_fraud_alert *fa = alert("SELF_REFERRAL", 0);
+    cr_assert_not_null(fa);
+    cr_assert_eq(fa->severity, DASHI_SEV_HIGH);
+    cr_assert_str_eq(fa->ambassador_uid, "amb1");
+    cr_assert(has_subject(fa, "cust1") && has_subject(fa, "amb1"));
+    cr_assert_str_eq(evidence(fa, "rule"), "S3");
+    cr_assert_str_eq(evidence(fa, "found"), "REGISTRATION");
+    cr_assert_str_eq(evidence(fa, "matched_on"), "PHONE");
+    cr_assert_str_eq(fa->caused_by, "e00003");
+    cr_assert_eq(strncmp(fa->alert_id, "fa-", 3), 0);
+    cr_assert_eq(count_alerts(NULL), 1, "no MULTI_ACCOUNT next to the self-referral");
+    const dashi_same_person_decision *d = decision("cust1", 0);
+    cr_assert_eq(d->status, DASHI_SP_SAME_PERSON);
+    cr_assert(matched(d, DASHI_ID_PHONE));
+}
+
+Test(identity, self_referral_at_a_logged_in_visit) {
+    reg("2022-06-01T09:00:00+08:00", "amb1", "[" EMAIL("amb@example.org") "]", NULL);
+    enroll("2022-06-01T09:05:00+08:00", "amb1");
+    reg("2022-06-02T09:00:00+08:00", "alt", "[" EMAIL("AMB@example.org") "]", NULL);
+    visit("2022-06-08T10:00:00+08:00", "alt", "amb1", false);
+    cr_assert_null(alert("SELF_REFERRAL", 0), "not logged in: no association");
+    visit("2022-06-08T10:01:00+08:00", "alt", "amb1", true);
+    const dashi_fraud_alert *fa = alert("SELF_REFERRAL", 0);
+    cr_assert_not_null(fa);
+    cr_assert_str_eq(evidence(fa, "found"), "LOGIN");
+    /* the ambassador on its own link */
+    visit("2022-06-08T10:02:00+08:00", "amb1", "amb1", true);
+    cr_assert_eq(count_alerts("SELF_REFERRAL"), 2);
+}
+
+Test(identity, unrelated_customer_raises_nothing) {
+    reg("2022-06-01T09:00:00+08:00", "amb1", "[" PHONE("13900000001") "]", NULL);
+    enroll("2022-06-01T09:05:00+08:00", "amb1");
+    reg("2022-06-08T10:00:00+08:00", "cust1", "[" PHONE("13800000001") "]", "amb1");
+    visit("2022-06-09T10:00:00+08:00", "cust1", "amb1", true);
+    advance(T("2022-06-20T00:00:00+08:00"));
+    cr_assert_eq(count_alerts(NULL), 0);
+    cr_assert_eq(decision("cust1", 0)->status, DASHI_SP_NEW_PERSON);
+}
+
+Test(identity, ambassador_changing_identity_into_the_buyer) {
+    reg("2022-06-01T09:00:00+08:00", "amb1", "[" PHONE("13900000001") "]", NULL);
+    enroll("2022-06-01T09:05:00+08:00", "amb1");
+    reg("2022-06-08T10:00:00+08:00", "buyer", "[" PHONE("13800000001") "]", "amb1");
+    pay("2022-06-09T10:00:00+08:00", "buyer", "o1", NULL);
+    change("2022-06-15T10:00:00+08:00", "amb1", "[" PHONE("13800000001") "]", "[" PHONE("13900000001") "]");
+    const dashi_fraud_alert *fa = alert("IDENTITY_CHANGE_TO_BUYER", mark_outs);
+    cr_assert_not_null(fa);
+    cr_assert_eq(fa->severity, DASHI_SEV_HIGH);
+    cr_assert_str_eq(fa->ambassador_uid, "amb1");
+    cr_assert(has_subject(fa, "buyer"));
+    cr_assert_str_eq(evidence(fa, "rule"), "S5");
+    cr_assert(same("amb1", "buyer"));
+    cr_assert_str_eq(person("buyer").person_id, "P-amb1");
+}
+
+Test(identity, buyer_linking_to_the_ambassador_later_is_self_referral) {
+    reg("2022-06-01T09:00:00+08:00", "amb1", "[" IDDOC("110105194912310021") "]", NULL);
+    enroll("2022-06-01T09:05:00+08:00", "amb1");
+    reg("2022-06-08T10:00:00+08:00", "buyer", "[" PHONE("13800000001") "]", "amb1");
+    verify("2022-06-12T10:00:00+08:00", "buyer", "[" IDDOC("110105194912310021") "]");
+    const dashi_fraud_alert *fa = alert("SELF_REFERRAL", mark_outs);
+    cr_assert_not_null(fa);
+    cr_assert_str_eq(evidence(fa, "found"), "LATE_LINK");
+    cr_assert_null(alert("IDENTITY_CHANGE_TO_BUYER", 0));
+}
+
+Test(identity, multi_account_at_association_of_a_paid_person) {
+    reg("2022-06-01T09:00:00+08:00", "amb1", "[" PHONE("13900000001") "]", NULL);
+    enroll("2022-06-01T09:05:00+08:00", "amb1");
+    reg("2022-06-02T10:00:00+08:00", "old", "[" PHONE("13800000001") "]", NULL);
+    pay("2022-06-03T10:00:00+08:00", "old", "o-old", NULL);
+    reg("2022-06-08T10:00:00+08:00", "new", "[" PHONE("13800000001") "]", "amb1");
+    const dashi_fraud_alert *fa = alert("MULTI_ACCOUNT", 0);
+    cr_assert_not_null(fa);
+    cr_assert_eq(fa->severity, DASHI_SEV_MEDIUM);
+    cr_assert_str_eq(fa->ambassador_uid, "amb1");
+    cr_assert(has_subject(fa, "new") && has_subject(fa, "old"));
+    cr_assert_str_eq(evidence(fa, "found"), "REGISTRATION");
+    cr_assert_null(alert("SELF_REFERRAL", 0));
+    /* an unpaid second account raises nothing */
+    reg("2022-06-09T10:00:00+08:00", "x1", "[" PHONE("13700000001") "]", NULL);
+    reg("2022-06-09T10:01:00+08:00", "x2", "[" PHONE("13700000001") "]", "amb1");
+    cr_assert_eq(count_alerts("MULTI_ACCOUNT"), 1);
+}
+
+Test(identity, attribute_burst) {
+    /* config: 5 accounts on one attribute within 60 minutes */
+    reg("2022-06-08T10:00:00+08:00", "b1", "[" DEVICE("emu-1") "]", NULL);
+    reg("2022-06-08T10:10:00+08:00", "b2", "[" DEVICE("emu-1") "]", NULL);
+    reg("2022-06-08T10:20:00+08:00", "b3", "[" DEVICE("emu-1") "]", NULL);
+    reg("2022-06-08T10:30:00+08:00", "b4", "[" DEVICE("emu-1") "]", NULL);
+    cr_assert_null(alert("ATTRIBUTE_BURST", 0));
+    reg("2022-06-08T10:59:59+08:00", "b5", "[" DEVICE("emu-1") "]", NULL);
+    const dashi_fraud_alert *fa = alert("ATTRIBUTE_BURST", 0);
+    cr_assert_not_null(fa);
+    cr_assert_eq(fa->severity, DASHI_SEV_MEDIUM);
+    cr_assert_str_eq(evidence(fa, "kind"), "DEVICE");
+    cr_assert_str_eq(evidence(fa, "accounts_in_window"), "5");
+    cr_assert(has_subject(fa, "b1") && has_subject(fa, "b5"));
+    reg("2022-06-08T11:05:00+08:00", "b6", "[" DEVICE("emu-1") "]", NULL);
+    cr_assert_eq(count_alerts("ATTRIBUTE_BURST"), 1, "one alert per window");
+    /* four within an hour, the fifth an hour after the first: no burst */
+    reg("2022-06-09T10:00:00+08:00", "q1", "[" DEVICE("emu-2") "]", NULL);
+    reg("2022-06-09T10:10:00+08:00", "q2", "[" DEVICE("emu-2") "]", NULL);
+    reg("2022-06-09T10:20:00+08:00", "q3", "[" DEVICE("emu-2") "]", NULL);
+    reg("2022-06-09T10:30:00+08:00", "q4", "[" DEVICE("emu-2") "]", NULL);
+    reg("2022-06-09T11:00:00+08:00", "q5", "[" DEVICE("emu-2") "]", NULL);
+    cr_assert_eq(count_alerts("ATTRIBUTE_BURST"), 1);
+}
+
+Test(identity, ambassador_seen_only_by_enrolment_is_known) {
+    enroll("2022-06-01T09:05:00+08:00", "amb9");
+    dashi_person_info pi = person("amb9");
+    cr_assert(pi.known);
+    cr_assert_str_eq(pi.person_id, "P-amb9");
+    cr_assert_eq(count_decisions(NULL, 0), 0, "no registration, no decision");
+    /* it gets identities later and turns out to be a customer's person: final decisions */
+    reg("2022-06-08T10:00:00+08:00", "cust", "[" PHONE("13800000001") "]", "amb9");
+    change("2022-06-09T10:00:00+08:00", "amb9", "[" PHONE("13800000001") "]", "[]");
+    const dashi_same_person_decision *d = decision("amb9", 0);
+    cr_assert_not_null(d);
+    cr_assert(d->final);
+    cr_assert_eq(d->status, DASHI_SP_SAME_PERSON);
+    cr_assert_not_null(alert("IDENTITY_CHANGE_TO_BUYER", 0));
+}
+
+/* ---- scale: merging two large persons ---- */
+
+/* A chain of n accounts "<p>0".."<p>(n-1)": account i shares an email with i-1. */
+static void chain(const char *p, int n, int hour) {
+    for (int i = 0; i < n; i++) {
+        char uid[16], at[40], ids[256];
+        snprintf(uid, sizeof uid, "%s%d", p, i);
+        snprintf(at, sizeof at, "2022-06-08T%02d:%02d:%02d+08:00", hour + i / 3600, (i / 60) % 60, i % 60);
+        if (i == 0)
+            snprintf(ids, sizeof ids, "[" "{\"kind\":\"EMAIL\",\"value\":\"%s0@x.example\"}]", p);
+        else
+            snprintf(ids, sizeof ids,
+                     "[{\"kind\":\"EMAIL\",\"value\":\"%s%d@x.example\"},{\"kind\":\"EMAIL\",\"value\":\"%s%d@x.example\"}]",
+                     p, i, p, i - 1);
+        reg(at, uid, ids, NULL);
+    }
+}
+
+Test(identity, merging_two_persons_of_500_accounts, .timeout = 120) {
+    chain("a", 500, 1);
+    chain("b", 500, 3);
+    cr_assert(same("a0", "a499"));
+    cr_assert(same("b0", "b499"));
+    cr_assert_not(same("a0", "b0"));
+    reg("2022-06-08T09:00:00+08:00", "join",
+        "[" EMAIL("a499@x.example") "," EMAIL("b499@x.example") "]", NULL);
+    cr_assert(same("a0", "b0"));
+    cr_assert(same("join", "b250"));
+    /* union by size: about 500 account records rewritten, not 1000 */
+    cr_assert_lt(last_ws_ops, 520, "write set of the merge: %zu ops", last_ws_ops);
+    cr_assert_gt(last_ws_ops, 500);
+    /* the person whose founding account registered first keeps its id */
+    cr_assert_str_eq(person("b17").person_id, "P-a0");
+    cr_assert_str_eq(person("join").person_id, "P-a0");
+    /* b's accounts changed person id: one decision each; a's did not */
+    cr_assert_eq(count_decisions(NULL, mark_outs), 501);
+    cr_assert_eq(count_decisions("a7", mark_outs), 0);
+    cr_assert_str_eq(decision("b7", mark_outs)->person_id, "P-a0");
+}
+
+Test(identity, an_older_account_renames_a_large_person) {
+    reg("2022-06-08T00:30:00+08:00", "first", "[" PHONE("13800000001") "]", NULL);
+    chain("m", 50, 2);
+    change("2022-06-08T05:00:00+08:00", "first", "[" EMAIL("m10@x.example") "]", "[]");
+    cr_assert_str_eq(person("m49").person_id, "P-first");
+    cr_assert_eq(count_decisions(NULL, mark_outs), 51);
+    /* the singleton moves; the 50 accounts are rewritten only for their new decision */
+    cr_assert_lt(last_ws_ops, 50 + 6, "%zu ops", last_ws_ops);
+}
+
+/* ---- compactness ---- */
+
+typedef struct size_acc {
+    size_t bytes, keys;
+} size_acc;
+
+static int size_cb(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
+    size_acc *a = opaque;
+    (void)key;
+    (void)val;
+    a->bytes += key_len + val_len;
+    a->keys++;
+    return 0;
+}
+
+Test(identity, state_stays_compact_per_account) {
+    /* 200 accounts with a phone each (100 pairs share it: 100 two-account persons) and
+     * one finalized decision each; key + value bytes of identity records only (170 B
+     * when written: the full HMAC is 43 base64url chars, edge times are offsets). */
+    for (int i = 0; i < 200; i++) {
+        char uid[16], at[40], ids[128];
+        snprintf(uid, sizeof uid, "u%07d", 1000000 + i);
+        snprintf(at, sizeof at, "2022-06-08T%02d:%02d:00+08:00", 1 + i / 60, i % 60);
+        snprintf(ids, sizeof ids, "[{\"kind\":\"PHONE\",\"value\":\"138%08d\"}]", i / 2);
+        reg(at, uid, ids, NULL);
+    }
+    advance(T("2022-06-09T00:00:00+08:00"));
+    size_acc acct = {0, 0}, attr = {0, 0};
+    char err[128];
+    cr_assert_eq(st->ops->scan(st, "acct:", 5, size_cb, &acct, err, sizeof err), DASHI_OK);
+    cr_assert_eq(st->ops->scan(st, "attr:", 5, size_cb, &attr, err, sizeof err), DASHI_OK);
+    size_t per_account = (acct.bytes + attr.bytes) / 200;
+    cr_log_info("identity state: %zu acct keys %zu B, %zu attr keys %zu B: %zu B per account", acct.keys, acct.bytes,
+                attr.keys, attr.bytes, per_account);
+    cr_assert_eq(acct.keys, 200);
+    cr_assert_eq(attr.keys, 100);
+    cr_assert_lt(per_account, 180, "%zu bytes of identity state per account", per_account);
+}

@@ -23,7 +23,7 @@ static void help(FILE *f) {
     fprintf(f, "usage: dashi tail --bootstrap SERVERS [--config FILE] [--topic T]... [--count N] [--idle-ms MS]\n\n"
                "Print the records of the output topics (default: all outputs and the dead-letter topic)\n"
                "as JSON lines, from the beginning. Stops after N records, after MS without records\n"
-               "(default 3000), or on Ctrl-C.\n");
+               "(default 3000; before the first record at least 30 s, for the group join), or on Ctrl-C.\n");
 }
 
 static int64_t now_ms(void) {
@@ -109,7 +109,10 @@ int dashi_cmd_tail(int argc, char **argv) {
     }
     dashi_kafka_install_signals();
     int64_t last = now_ms();
-    while (!dashi_kafka_stop && (count < 0 || seen < count) && now_ms() - last < idle) {
+    /* joining the group takes a few seconds: the idle limit starts with the first record
+     * (before it, wait up to 30 s or the idle limit, whichever is longer) */
+    while (!dashi_kafka_stop && (count < 0 || seen < count) &&
+           now_ms() - last < (seen ? idle : (idle > 30000 ? idle : 30000))) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
             continue;

@@ -2,11 +2,12 @@
  *
  * Tasks. Input topics are co-partitioned by uid and consumed in one group with the
  * range assignor, so partition p of every input topic belongs to one member: that
- * is task p. Each task keeps a queue per input topic and applies the earliest head
- * by (occurred_at, event_id); when a topic's queue is empty (and that partition is
- * not at its end) it waits up to merge.wait_ms for it, as Kafka Streams does, so a
- * customer's registration is applied before the order that follows it on another
- * topic.
+ * is task p, fenced by its own epoch. A member keeps a queue per assigned topic
+ * partition and applies the earliest head of all of them by (occurred_at,
+ * event_id); when a queue is empty (and that partition is not at its end) it waits
+ * up to merge.wait_ms for it, as Kafka Streams does, so a customer's registration
+ * is applied before the order that follows it on another topic — and one member
+ * applies events in exactly replay's order.
  *
  * Effectively once. Every step (an event or a timer) commits to Redis in one
  * atomic write set: the rules' state changes, the event's de-duplication marker,
@@ -28,7 +29,8 @@
  * is neither lost nor reprocessed.
  *
  * Time. Stream time is the latest event time applied; timers fire as it passes
- * them. When input is idle for idle.advance_ms, stream time follows the wall clock
+ * them. When input is idle for idle.advance_ms (every assigned partition read to
+ * its end and applied), stream time follows the wall clock
  * (capped by --clock-until for reproducible runs), so reviews end and months turn
  * without new events. Timers live in Redis and survive restarts.
  */
@@ -72,6 +74,7 @@ typedef struct task {
     char epoch[32];
     queue q[MAX_TOPICS];
     bool eof[MAX_TOPICS];
+    int64_t eof_since[MAX_TOPICS]; /* monotonic ms when the partition was last seen at its end */
 } task;
 
 typedef struct out_entry {
@@ -104,6 +107,8 @@ typedef struct pipeline {
     dashi_writeset acks;
     dashi_time stream_time, advanced_to;
     int64_t last_input_ms;
+    int64_t assigned_at_ms;  /* 0 until the first assignment: idle exit waits for it */
+    bool applied_since_advance;
     dashi_pipeline_stats *stats;
     dashi_err fatal;
     char fatal_msg[512];
@@ -493,6 +498,7 @@ static void on_assign(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
         p->tasks[tp->partition].eof[ti] = false;
     }
     rd_kafka_resp_err_t err = rd_kafka_assign(p->consumer, parts);
+    p->assigned_at_ms = p->last_input_ms = mono_ms();
     if (err)
         set_fatal(p, DASHI_ERR_TRANSPORT, rd_kafka_err2str(err));
     for (int part = 0; part < MAX_PARTS; part++)
@@ -537,6 +543,8 @@ static void take_message(pipeline *p, rd_kafka_message_t *m) {
     if (ti < 0 || part < 0 || part >= MAX_PARTS || !p->tasks[part].assigned)
         return;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (!p->tasks[part].eof[ti])
+            p->tasks[part].eof_since[ti] = mono_ms();
         p->tasks[part].eof[ti] = true;
         return;
     }
@@ -600,6 +608,7 @@ static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
     pending_clear(p);
     if (err == DASHI_OK) {
         p->stats->applied++;
+        p->applied_since_advance = true;
         dashi_time t = dashi_event_time(&r->ev);
         if (t > p->stream_time)
             p->stream_time = t;
@@ -615,39 +624,69 @@ static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
     }
 }
 
-/* Apply what task part can apply now. Returns the number applied. */
-static size_t drain_task(pipeline *p, int32_t part, int64_t now) {
-    task *t = &p->tasks[part];
+/* Apply what can be applied now, earliest first across every assigned partition
+ * and topic: with one member this is exactly replay's (occurred_at, event_id)
+ * order. An empty queue may still bring an earlier event:
+ *  - its partition is not at its end: records are known to exist and are being
+ *    fetched, so wait for them (a backlog is merged exactly), up to a hard cap;
+ *  - it reached its end less than merge.wait_ms ago: wait out the lateness bound.
+ * Returns the number applied. */
+static size_t drain(pipeline *p, int64_t now) {
     size_t n = 0;
-    while (t->assigned && p->fatal == DASHI_OK && dashi_kafka_stop < 2) {
-        int best = -1;
-        bool waiting = false;
+    int64_t hard_cap = p->cfg->merge_wait_ms * 10 > 30000 ? p->cfg->merge_wait_ms * 10 : 30000;
+    while (p->fatal == DASHI_OK && dashi_kafka_stop < 2) {
+        int best_part = -1, best_ti = -1;
+        int64_t wait_until = 0; /* apply nothing before this (monotonic ms) */
         int64_t oldest = INT64_MAX;
-        for (size_t ti = 0; ti < p->n_topics; ti++) {
-            queue *q = &t->q[ti];
-            if (q->n == 0) {
-                waiting |= !t->eof[ti];
+        for (int part = 0; part < MAX_PARTS; part++) {
+            task *t = &p->tasks[part];
+            if (!t->assigned)
                 continue;
+            for (size_t ti = 0; ti < p->n_topics; ti++) {
+                queue *q = &t->q[ti];
+                if (q->n == 0) {
+                    int64_t until = t->eof[ti] ? t->eof_since[ti] + p->cfg->merge_wait_ms : INT64_MAX;
+                    if (until > wait_until)
+                        wait_until = until;
+                    continue;
+                }
+                in_rec *head = &q->v[q->head];
+                if (head->arrived_ms < oldest)
+                    oldest = head->arrived_ms;
+                if (best_part < 0 ||
+                    rec_cmp(head, &p->tasks[best_part].q[best_ti].v[p->tasks[best_part].q[best_ti].head]) < 0) {
+                    best_part = part;
+                    best_ti = (int)ti;
+                }
             }
-            in_rec *head = &q->v[q->head];
-            if (head->arrived_ms < oldest)
-                oldest = head->arrived_ms;
-            if (best < 0 || rec_cmp(head, &t->q[best].v[t->q[best].head]) < 0)
-                best = (int)ti;
         }
-        if (best < 0)
+        if (best_part < 0)
             break;
-        if (waiting && now - oldest < p->cfg->merge_wait_ms && !dashi_kafka_stop)
-            break; /* a lagging topic may still bring an earlier event */
-        queue *q = &t->q[best];
+        if (now < wait_until && now - oldest < hard_cap && !dashi_kafka_stop)
+            break; /* a lagging partition may still bring an earlier event */
+        queue *q = &p->tasks[best_part].q[best_ti];
         in_rec r = q->v[q->head];
         q->head++;
         q->n--;
-        apply_record(p, best, part, &r);
+        apply_record(p, best_ti, best_part, &r);
         rec_clear(&r);
         n++;
     }
     return n;
+}
+
+/* Caught up: every assigned topic partition has been read to its end. */
+static bool all_at_end(const pipeline *p) {
+    bool any = false;
+    for (int part = 0; part < MAX_PARTS; part++) {
+        if (!p->tasks[part].assigned)
+            continue;
+        any = true;
+        for (size_t ti = 0; ti < p->n_topics; ti++)
+            if (!p->tasks[part].eof[ti])
+                return false;
+    }
+    return any;
 }
 
 static bool queues_empty(const pipeline *p) {
@@ -662,8 +701,9 @@ static void idle_advance(pipeline *p) {
     dashi_time target = wall_ms();
     if (p->opts->clock_until != DASHI_TIME_NONE && target > p->opts->clock_until)
         target = p->opts->clock_until;
-    if (target <= p->advanced_to)
-        return;
+    if (target <= p->advanced_to && !p->applied_since_advance)
+        return; /* an event applied since may have scheduled timers up to advanced_to */
+    p->applied_since_advance = false;
     char why[512] = "";
     p->cur_part = -1;
     dashi_err err = dashi_engine_advance(p->eng, target, emit_output, p, why, sizeof(why));
@@ -762,15 +802,16 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
             m = ++polled < p->cfg->batch_max_events ? rd_kafka_consumer_poll(p->consumer, 0) : NULL;
         }
         int64_t now = mono_ms();
-        size_t applied = 0;
-        for (int part = 0; part < MAX_PARTS; part++)
-            if (p->tasks[part].assigned)
-                applied += drain_task(p, part, now);
+        size_t applied = drain(p, now);
         rd_kafka_poll(p->producer, 0);
         flush_acks(p);
-        if (polled || applied)
+        if (polled || applied || p->assigned_at_ms == 0)
             last_work = now;
-        if (p->cfg->idle_advance_ms > 0 && queues_empty(p) && now - p->last_input_ms >= p->cfg->idle_advance_ms)
+        if (p->assigned_at_ms > last_work)
+            last_work = p->assigned_at_ms;
+        /* idle = everything assigned read to its end and applied, for idle.advance_ms */
+        if (p->cfg->idle_advance_ms > 0 && queues_empty(p) && all_at_end(p) &&
+            now - p->last_input_ms >= p->cfg->idle_advance_ms)
             idle_advance(p);
         if (opts->exit_idle_ms > 0 && now - last_work >= opts->exit_idle_ms && queues_empty(p) &&
             rd_kafka_outq_len(p->producer) == 0 && p->acks.n == 0 && p->advanced_to != DASHI_TIME_NONE)

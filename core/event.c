@@ -247,9 +247,9 @@ static const dashi_field_desc fields_commission_event[] = {
     F_STR(dashi_commission_event, commission_id, NE),
     F_ENUM(dashi_commission_event, event, DASHI_ENUM_COMMISSION_KIND, 0),
     F_TIME(dashi_commission_event, occurred_at, 0),
-    F_STR(dashi_commission_event, ambassador_uid, NE),
+    F_STR(dashi_commission_event, ambassador_uid, 0), /* "" on REJECTED NOT_ASSOCIATED: no ambassador */
     F_STR(dashi_commission_event, customer_uid, NE),
-    F_STR(dashi_commission_event, person_id, NE),
+    F_STR(dashi_commission_event, person_id, 0),      /* "" when the buyer's account is unknown */
     F_STR(dashi_commission_event, order_id, NE),
     F_ENUM(dashi_commission_event, customer_kind, DASHI_ENUM_CUSTOMER_KIND, OPT),
     F_ENUM(dashi_commission_event, tier, DASHI_ENUM_TIER, OPT),

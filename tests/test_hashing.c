@@ -289,3 +289,21 @@ Test(keys, file_reference_and_permissions) {
     cr_assert_null(dashi_keyring_load(ref, err, sizeof err));
     cr_assert_null(dashi_keyring_load("file:/tmp", err, sizeof err));
 }
+
+Test(keys, list_reference_for_a_rotation) {
+    char err[256];
+    int versions[4];
+    setenv("DASHI_TEST_HMAC_NEW", "another-secret-for-version-2!", 1);
+    dashi_keyring *kr = dashi_keyring_load("dev#1,env:DASHI_TEST_HMAC_NEW#2", err, sizeof err);
+    cr_assert_not_null(kr, "%s", err);
+    cr_assert_eq(dashi_keyring_versions(kr, versions, 4), 2);
+    cr_assert_eq(versions[0], 2);
+    cr_assert_str_eq(hash_of(kr, DASHI_ID_PHONE, "13800000001"),
+                     "v2:f53a89276f3ddf2a32b3a4171e4ac326de5c003c8250607bd383030161b55b5c");
+    dashi_keyring_destroy(kr);
+    /* two references of the same version, or an empty list, are refused */
+    cr_assert_null(dashi_keyring_load("dev,env:DASHI_TEST_HMAC_NEW", err, sizeof err));
+    cr_assert_not_null(strstr(err, "version 1 given twice"), "%s", err);
+    cr_assert_null(dashi_keyring_load(",", err, sizeof err));
+    cr_assert_null(dashi_keyring_load("dev#2,env:DASHI_TEST_HMAC_UNSET_XYZ#1", err, sizeof err));
+}

@@ -1,7 +1,7 @@
 /* cmd_config.c — `dashi config check FILE` and `dashi config docs`: the configuration table at work.
  *
  * check loads the file like `dashi run` does, including handing every kafka.*
- * property to librdkafka, so a file that passes here starts; docs prints the
+ * property to librdkafka's configuration (without connecting anywhere); docs prints the
  * generated reference (docs/CONFIG.md is this output).
  */
 #include <stdio.h>
@@ -25,12 +25,12 @@ int dashi_cmd_config(int argc, char **argv) {
         }
         int rc = 0;
         for (int role = 0; role < 2 && rc == 0; role++) {
-            rd_kafka_t *rk = dashi_kafka_new(cfg, (dashi_kafka_role)role, NULL, NULL, NULL, errstr, sizeof(errstr));
-            if (!rk) {
+            rd_kafka_conf_t *conf = dashi_kafka_conf_new(cfg, (dashi_kafka_role)role, NULL, NULL, NULL, errstr, sizeof(errstr));
+            if (!conf) {
                 fprintf(stderr, "%s: %s\n", argv[2], errstr);
                 rc = 1;
             } else {
-                rd_kafka_destroy(rk);
+                rd_kafka_conf_destroy(conf);
             }
         }
         if (rc == 0)

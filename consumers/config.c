@@ -160,6 +160,22 @@ dashi_config *dashi_config_new_default(char *errstr, size_t errstr_size) {
     return cfg; /* topics of types sharing one (shared_topics) stay NULL: see topic_of() */
 }
 
+/* Line of the first occurrence of "key" in the file (jansson keeps no positions
+ * for values; the file is flat, so a key's text is unique enough). 0 if not found. */
+static int key_line(const char *path, const char *key) {
+    FILE *f = fopen(path, "r");
+    char buf[4096], needle[300];
+    int line = 0, found = 0;
+    snprintf(needle, sizeof(needle), "\"%s\"", key);
+    while (f && !found && fgets(buf, sizeof(buf), f)) {
+        line++;
+        found = strstr(buf, needle) != NULL;
+    }
+    if (f)
+        fclose(f);
+    return found ? line : 0;
+}
+
 dashi_config *dashi_config_load(const char *path, char *errstr, size_t errstr_size) {
     json_error_t jerr;
     json_t *doc = NULL;
@@ -193,13 +209,14 @@ dashi_config *dashi_config_load(const char *path, char *errstr, size_t errstr_si
             goto fail;
         }
         const dashi_cfg_row *r = find_row(key);
-        if (r && r->type != DASHI_CFG_STRING && json_is_string(v)) {
-            dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %s: expected %s, got a string", path, key,
-                       r->type == DASHI_CFG_INT ? "an integer" : "true or false");
+        int line = key_line(path, key);
+        if (r && (r->type == DASHI_CFG_STRING) != (json_is_string(v) != 0)) {
+            dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s:%d: %s: expected %s", path, line, key,
+                       r->type == DASHI_CFG_INT ? "an integer" : r->type == DASHI_CFG_BOOL ? "true or false" : "a string");
             goto fail;
         }
         if (dashi_config_set(cfg, key, text, why, sizeof(why)) != DASHI_OK) {
-            dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %s", path, why);
+            dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s:%d: %s", path, line, why);
             goto fail;
         }
     }

@@ -52,14 +52,13 @@ static const struct {
     {DASHI_KAFKA_PRODUCER, "linger.ms", "5", 0},
 };
 
-rd_kafka_t *dashi_kafka_new(const dashi_config *cfg, dashi_kafka_role role, const char *bootstrap,
-                            const char *group, const dashi_kafka_hooks *hooks, char *errstr, size_t errstr_size) {
+rd_kafka_conf_t *dashi_kafka_conf_new(const dashi_config *cfg, dashi_kafka_role role, const char *bootstrap,
+                                      const char *group, const dashi_kafka_hooks *hooks, char *errstr,
+                                      size_t errstr_size) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk = NULL;
-    char why[512];
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         if (defaults[i].role == role && conf_set(conf, defaults[i].name, defaults[i].value, errstr, errstr_size))
-            goto out;
+            goto fail;
     for (size_t i = 0; i < cfg->n_kafka; i++) {
         const char *k = cfg->kafka[i].key, *v = cfg->kafka[i].value;
         for (size_t d = 0; d < sizeof(defaults) / sizeof(defaults[0]); d++)
@@ -67,15 +66,15 @@ rd_kafka_t *dashi_kafka_new(const dashi_config *cfg, dashi_kafka_role role, cons
                 strcmp(defaults[d].value, v) != 0) {
                 dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "kafka.%s: must be %s (dashi's guarantees rely on it)",
                            k, defaults[d].value);
-                goto out;
+                goto fail;
             }
         if (conf_set(conf, k, v, errstr, errstr_size))
-            goto out;
+            goto fail;
     }
     if (bootstrap && conf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size))
-        goto out;
+        goto fail;
     if (role == DASHI_KAFKA_CONSUMER && conf_set(conf, "group.id", group ? group : cfg->group_id, errstr, errstr_size))
-        goto out;
+        goto fail;
     if (hooks) {
         if (hooks->dr_msg_cb)
             rd_kafka_conf_set_dr_msg_cb(conf, hooks->dr_msg_cb);
@@ -85,6 +84,19 @@ rd_kafka_t *dashi_kafka_new(const dashi_config *cfg, dashi_kafka_role role, cons
             rd_kafka_conf_set_log_cb(conf, hooks->log_cb);
         rd_kafka_conf_set_opaque(conf, hooks->opaque);
     }
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+rd_kafka_t *dashi_kafka_new(const dashi_config *cfg, dashi_kafka_role role, const char *bootstrap,
+                            const char *group, const dashi_kafka_hooks *hooks, char *errstr, size_t errstr_size) {
+    char why[512];
+    rd_kafka_t *rk = NULL;
+    rd_kafka_conf_t *conf = dashi_kafka_conf_new(cfg, role, bootstrap, group, hooks, errstr, errstr_size);
+    if (!conf)
+        goto out;
     rk = rd_kafka_new(role == DASHI_KAFKA_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, why, sizeof(why));
     if (!rk) {
         dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "kafka: %s", why);

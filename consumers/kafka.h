@@ -31,6 +31,12 @@ rd_kafka_t *dashi_kafka_new(const dashi_config *cfg, dashi_kafka_role role, cons
                             const char *group, const dashi_kafka_hooks *hooks /* borrows, may be NULL */,
                             char *errstr, size_t errstr_size);
 
+/* Only the configuration of such a client (for `dashi config check`: validates every
+ * kafka.* property without connecting anywhere). Caller destroys it. */
+rd_kafka_conf_t *dashi_kafka_conf_new(const dashi_config *cfg, dashi_kafka_role role, const char *bootstrap,
+                                      const char *group, const dashi_kafka_hooks *hooks, char *errstr,
+                                      size_t errstr_size);
+
 /* Produce a copy of value to topic with key and an "id" header (may be NULL),
  * retrying while the local queue is full. opaque is passed to the delivery report. */
 dashi_err dashi_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, const char *key,

@@ -39,9 +39,9 @@ else
   echo "($runner not found: skipped; the ctest scenario tests below still run every scenario)"
 fi
 
-echo "== unit tests under ASan + UBSan =="
+echo "== unit and scenario tests under ASan + UBSan (integration tests run in the normal build) =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs"
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE integration
 
 echo "== all tests =="
 ctest --test-dir build --output-on-failure -j"$jobs"

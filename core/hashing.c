@@ -22,8 +22,9 @@
  * so values stored before a rotation are still found. Secrets are wiped on destroy.
  * Key references: "dev" (fixed public constant, for replay and tests), "env:NAME",
  * "file:/path" (refused unless a regular file without group/other permissions),
- * each with an optional "#N" for the version (default 1); a secret from the
- * environment or a file must be at least 16 bytes (trailing CR/LF are dropped).
+ * each with an optional "#N" for the version (default 1); a secret must be at least
+ * 16 bytes (trailing CR/LF are dropped). A comma-separated list loads several
+ * versions for a rotation ("env:KEY_2022#2,env:KEY_2021#1": the highest is current).
  */
 #include "core/hashing.h"
 
@@ -189,21 +190,18 @@ out:
     return err;
 }
 
-dashi_keyring *dashi_keyring_load(const char *ref, char *errstr, size_t errstr_size) {
-    dashi_keyring *kr = NULL, *result = NULL;
+/* Load one reference ("dev", "env:NAME", "file:/path", each with an optional "#N") into kr. */
+static dashi_err keyring_load_one(dashi_keyring *kr, const char *ref, char *errstr, size_t errstr_size) {
+    dashi_err err = DASHI_OK;
     unsigned char secret[MAX_SECRET_LEN + 1];
     size_t body_len = 0, len = 0;
     int version = 1;
     char *body = NULL;
 
-    if (!ref)
-        ref = "dev";
-    if (ref_version(ref, &body_len, &version, errstr, errstr_size) != DASHI_OK)
+    if ((err = ref_version(ref, &body_len, &version, errstr, errstr_size)) != DASHI_OK)
         goto out;
-    body = strndup(ref, body_len);
-    kr = keyring_new();
-    if (!body || !kr) {
-        dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "key ring: out of memory");
+    if (!(body = strndup(ref, body_len))) {
+        err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "key ring: out of memory");
         goto out;
     }
     if (strcmp(body, "dev") == 0) {
@@ -212,39 +210,60 @@ dashi_keyring *dashi_keyring_load(const char *ref, char *errstr, size_t errstr_s
     } else if (strncmp(body, "env:", 4) == 0) {
         const char *val = getenv(body + 4);
         if (!val || !*val) {
-            dashi_errf(DASHI_ERR_NOT_FOUND, errstr, errstr_size, "key reference %s: variable not set or empty", body);
+            err = dashi_errf(DASHI_ERR_NOT_FOUND, errstr, errstr_size, "key reference %s: variable not set or empty",
+                             body);
             goto out;
         }
         len = strlen(val);
         if (len > MAX_SECRET_LEN) {
-            dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "key reference %s: longer than %d bytes", body,
-                       MAX_SECRET_LEN);
+            err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "key reference %s: longer than %d bytes", body,
+                             MAX_SECRET_LEN);
             goto out;
         }
         memcpy(secret, val, len);
     } else if (strncmp(body, "file:", 5) == 0) {
-        if (read_key_file(body + 5, secret, sizeof secret, &len, errstr, errstr_size) != DASHI_OK)
+        if ((err = read_key_file(body + 5, secret, sizeof secret, &len, errstr, errstr_size)) != DASHI_OK)
             goto out;
     } else {
-        dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
-                   "key reference '%s': expected dev, env:NAME or file:/path (optionally #version)", body);
+        err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                         "key reference '%s': expected dev, env:NAME or file:/path (optionally #version)", body);
         goto out;
     }
     while (len > 0 && (secret[len - 1] == '\n' || secret[len - 1] == '\r'))
         len--;
     if (len < MIN_SECRET_LEN) {
-        dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "key reference %s: secret shorter than %d bytes", body,
-                   MIN_SECRET_LEN);
+        err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "key reference %s: secret shorter than %d bytes",
+                         body, MIN_SECRET_LEN);
         goto out;
     }
-    if (dashi_keyring_add(kr, version, secret, len, errstr, errstr_size) != DASHI_OK)
+    err = dashi_keyring_add(kr, version, secret, len, errstr, errstr_size);
+out:
+    OPENSSL_cleanse(secret, sizeof secret);
+    free(body);
+    return err;
+}
+
+dashi_keyring *dashi_keyring_load(const char *ref, char *errstr, size_t errstr_size) {
+    dashi_keyring *kr = keyring_new(), *result = NULL;
+    char *list = strdup(ref ? ref : "dev"), *save = NULL;
+
+    if (!kr || !list) {
+        dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "key ring: out of memory");
         goto out;
+    }
+    /* "ref[,ref...]": a rotation lists the new key and the older ones, e.g. "env:K2#2,env:K1#1" */
+    for (char *part = strtok_r(list, ",", &save); part; part = strtok_r(NULL, ",", &save))
+        if (keyring_load_one(kr, part, errstr, errstr_size) != DASHI_OK)
+            goto out;
+    if (kr->n == 0) {
+        dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "key reference: empty");
+        goto out;
+    }
     result = kr;
     kr = NULL;
 out:
-    OPENSSL_cleanse(secret, sizeof secret);
     dashi_keyring_destroy(kr);
-    free(body);
+    free(list);
     return result;
 }
 

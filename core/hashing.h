@@ -23,7 +23,9 @@ typedef struct dashi_keyring dashi_keyring;
 /* Key ring from a reference: "env:NAME" (the variable holds the secret),
  * "file:/path" (the file holds it; refused when group/other may read it), or
  * NULL/"dev" for the fixed development key (replay and tests; never for run).
- * The current version is 1 unless the reference gives "...#N". NULL + errstr on failure. */
+ * The current version is 1 unless the reference gives "...#N". A comma-separated list
+ * of references loads several versions (a key rotation: "env:K2#2,env:K1#1"); the
+ * highest is current. NULL + errstr on failure. */
 dashi_keyring *dashi_keyring_load(const char *ref, char *errstr, size_t errstr_size);
 /* Add an older (or newer) key version; the highest version hashes new values. */
 dashi_err dashi_keyring_add(dashi_keyring *kr, int version, const void *secret, size_t len,

@@ -11,28 +11,31 @@
  * the current version. Kinds the rule set does not link, values that do not
  * normalize, and block-listed values (S7) are ignored: they never become edges.
  *
- * State (keys owned by this module, JSON with sorted keys; ~bytes for a typical
- * account with one phone that is its own person):
+ * State (keys owned by this module, JSON with sorted keys; bytes of key + value):
  *   acct:<uid>  {"t": known since (ms; registration or first sight),
- *                "e": {aid: [added, flags?, removed?]}  edges, flags bit 0 = the edge
- *                     linked the account to another one (→ matched_on),
+ *                "e": {aid: [added, flags?, removed?]}  edges, times as ms offsets
+ *                     from "t"; flags bit 0 = the edge linked the account to
+ *                     another one (what matched_on reports),
  *                "p": root uid (absent: the account is the root of its person),
  *                "P": person data, on the root only (absent: a singleton, unpaid),
- *                "f": 1 once decisions are final (T+0 timer fired, or an account
- *                     first seen without a registration: its day is long over),
- *                "d": status*16 + matched kind bits of the last decision,
- *                "dp": person id of the last SAME_PERSON decision}      ~110 B
+ *                "f": decisions are final: 1 the T+0 timer fired, 2 the account
+ *                     was seen without a registration (enrolment, visit, referral,
+ *                     verification): its day is long over — until a registration
+ *                     of it arrives, which starts a T+0 day after all,
+ *                "d": status*16 + matched kind bits of the last decision}
+ *                ~105 B for an account with one phone
  *   person data P  {"i": person id (absent: "P-"+root uid), "ft": founding time
  *                (absent: root's "t"), "m": member uids (absent: [root]), "A":
  *                member uids that act as ambassadors, "R": {ambassador uid:
  *                [referred member uids, at most 4]}, "pt"/"po"/"pc"/"pu": first
- *                paid time, order, cart, account}                   0 B for most
- *   attr:<aid>  {"a": member uids (<= generic limit), "r": recent join times for
- *                ATTRIBUTE_BURST (<= burst_threshold), "bt": last burst alert} or,
- *                once generic, {"g": 1, "n": count, "r", "bt"}            ~100 B
- * so about 210 bytes of data per account (+ the store's per-key overhead for 2
- * keys; "person:" is not used). A payment-only account (OrderPaid, never seen
- * otherwise) is an acct: record without "t": unknown, but it keeps its payment.
+ *                paid time, order, cart, account}      absent for most accounts
+ *   attr:<aid>  {"a": member uids (<= generic limit), "bt": last burst alert} or,
+ *                once generic, {"g": 1, "n": count, "r": recent join times, "bt"}
+ *                ~70 B for one member, +12 B per further member
+ * so 170–180 bytes of data per account (measured by a test), + the store's per-key
+ * overhead for 2 keys; "person:" is not used. A payment-only account (OrderPaid,
+ * never seen otherwise) is an acct: record without "t": unknown, but it keeps its
+ * payment. ATTRIBUTE_BURST counts the members whose edge was added in the window.
  *
  * Person ids: "P-" + the uid of the founding (earliest known) account, or
  * "P-<16 hex>" when that uid is longer than 61 bytes. On a merge the person whose
@@ -54,8 +57,9 @@
  * Decisions (S2, S4): registration emits a provisional SamePersonDecision and sets
  * timer "sp:<uid>" at 24:00 CST of the registration day (+ decision_days days);
  * the timer emits the final one. In between, and afterwards (then final=true), a
- * new decision is emitted for every account whose status, matched kinds or person
- * id changed in a step. SAME_PERSON means the person has another account.
+ * new decision is emitted for every account whose status or matched kinds changed
+ * ("d") or whose person id changed (only a merge renames: it marks those accounts)
+ * in a step. SAME_PERSON means the person has another account.
  *
  * Alerts (R2), ids "fa-" + hash(kind, cause, subject key), evidence with kinds,
  * person ids and 8-character hash prefixes only:
@@ -88,6 +92,8 @@
 #define MAX_REFERRED_PER_AMB 4
 #define MAX_ALERT_SUBJECTS 32
 #define EDGE_LINKED 1
+#define FINAL_TIMER 1 /* acct "f": the T+0 timer fired */
+#define FINAL_SEEN 2  /* acct "f": known without a registration (until one comes) */
 
 static const char *const kind_names[DASHI_ID__COUNT] = {"PHONE", "EMAIL", "ID_DOC", "DEVICE"};
 static const char kind_letters[DASHI_ID__COUNT] = {'P', 'E', 'I', 'D'};
@@ -241,34 +247,38 @@ static void aid_from_stored(int kind, const char *stored, char *aid) {
     snprintf(aid, AID_SIZE, "%ch.%.43s", kind_letters[kind], b64);
 }
 
-/* Candidate ids of an identity value: one per key version (current first) for a
- * clear value, one for a hashed value. 0 when the value is unusable. */
+/* Candidate ids of an identity value: one per key version (current first, at most
+ * MAX_KEY_VERSIONS) for a clear value, one for a hashed value. 0 when unusable. */
 static size_t candidates(step *s, const dashi_identity *id, char cands[][AID_SIZE]) {
     const dashi_keyring *kr = s->ctx->keys;
-    size_t n = 0;
+    int versions[MAX_KEY_VERSIONS];
+    char *buf = NULL;
+    size_t n = 0, nv;
 
     if (!id->value)
-        return 0;
+        goto out;
     if (id->hashed) {
         size_t size = strlen(id->value) + 1;
-        char *buf = malloc(size);
+        buf = malloc(size);
         if (buf && dashi_identity_hash(kr, id->kind, id->value, true, buf, size, NULL, 0) == DASHI_OK)
             aid_from_stored(id->kind, buf, cands[n++]);
-        free(buf);
-        return n;
+        goto out;
     }
     if (!kr) {
         s->err = dashi_ctx_fail(s->ctx, DASHI_ERR_INTERNAL, "identity: no key ring to hash identity values with");
-        return 0;
+        goto out;
     }
-    int versions[MAX_KEY_VERSIONS];
-    size_t nv = dashi_keyring_versions(kr, versions, MAX_KEY_VERSIONS);
+    nv = dashi_keyring_versions(kr, versions, MAX_KEY_VERSIONS);
     for (size_t i = 0; i < nv && i < MAX_KEY_VERSIONS; i++) {
         char h[DASHI_HASH_STRLEN];
-        if (dashi_identity_hash_version(kr, versions[i], id->kind, id->value, h, sizeof h, NULL, 0) != DASHI_OK)
-            return 0;
+        if (dashi_identity_hash_version(kr, versions[i], id->kind, id->value, h, sizeof h, NULL, 0) != DASHI_OK) {
+            n = 0; /* does not normalize: ignored */
+            goto out;
+        }
         aid_from_stored(id->kind, h, cands[n++]);
     }
+out:
+    free(buf);
     return n;
 }
 
@@ -377,7 +387,7 @@ static void account_ensure(step *s, const char *uid) {
     json_t *acct = acct_edit(s->ctx, uid);
     if (acct && !jhas(acct, "t")) {
         json_object_set_new(acct, "t", json_integer(s->ctx->now));
-        json_object_set_new(acct, "f", json_integer(1));
+        json_object_set_new(acct, "f", json_integer(FINAL_SEEN));
     }
 }
 
@@ -455,9 +465,12 @@ static void alert_finish(step *s, dashi_event *ev, const char *key) {
     dashi_event_clear(ev);
 }
 
+/* The ambassador amb and customer(s) are one person. Subjects: amb, the customers,
+ * then every other ambassador account of amb's person (S6: the risk team may act on
+ * all of them); ambassadors = that person's "A" list. */
 static void alert_self_referral(step *s, const char *kind, const char *rule, const char *amb,
-                                const json_t *customers, const char *cust, const char *how, const char *pid,
-                                const char *attr) {
+                                const json_t *customers, const char *cust, const json_t *ambassadors,
+                                const char *how, const char *pid, const char *attr) {
     dashi_event ev;
     size_t i;
     json_t *v;
@@ -466,6 +479,8 @@ static void alert_self_referral(step *s, const char *kind, const char *rule, con
     alert_subject(&ev, amb);
     alert_subject(&ev, cust);
     json_array_foreach(customers, i, v) alert_subject(&ev, json_string_value(v));
+    json_array_foreach(ambassadors, i, v) alert_subject(&ev, json_string_value(v));
+    alert_evidence_int(&ev, "ambassador_accounts", json_array_size(ambassadors) ? (int64_t)json_array_size(ambassadors) : 1);
     alert_evidence(&ev, "rule", rule);
     alert_evidence(&ev, "found", how);
     alert_evidence(&ev, "person_id", pid);
@@ -525,7 +540,7 @@ static void union_alerts(step *s, const char *rx, const json_t *PX, const char *
             bool by_change = s->ctx->event && s->ctx->event->type == DASHI_EV_IDENTITY_CHANGED && ev_root &&
                              strcmp(ev_root, roots[side]) == 0;
             alert_self_referral(s, by_change ? "IDENTITY_CHANGE_TO_BUYER" : "SELF_REFERRAL", by_change ? "S5" : "S3",
-                                a, custs, NULL, "LATE_LINK", pid, attr);
+                                a, custs, NULL, json_object_get(mine, "A"), "LATE_LINK", pid, attr);
             set_add(self, a);
         }
     }
@@ -839,24 +854,22 @@ static void attach(step *s, const char *uid, const dashi_identity *id) {
     dashi_ctx *ctx = s->ctx;
     char cands[MAX_KEY_VERSIONS][AID_SIZE];
     const char *aid = NULL;
+    json_t *acct, *edges;
     size_t n;
 
     if (id->kind < 0 || id->kind >= DASHI_ID__COUNT || !ctx->set->link_kinds[id->kind])
-        return;
+        goto out;
     n = candidates(s, id, cands);
-    if (n == 0 || blocked(s, id->kind, cands, n))
-        return;
-    json_t *acct = acct_edit(ctx, uid);
-    if (!acct)
-        return;
-    json_t *edges = child(acct, "e", false);
+    if (n == 0 || blocked(s, id->kind, cands, n) || !(acct = acct_edit(ctx, uid)))
+        goto out;
+    edges = child(acct, "e", false);
     json_int_t offset = (json_int_t)(ctx->now - json_integer_value(json_object_get(acct, "t")));
     for (size_t i = 0; i < n && !aid; i++) {
         json_t *edge = json_object_get(edges, cands[i]);
         if (!edge)
             continue;
         if (json_array_size(edge) < 3)
-            return; /* already active */
+            goto out; /* already active */
         json_int_t flags = json_integer_value(json_array_get(edge, 1));
         json_object_set_new(edges, cands[i], flags ? json_pack("[I,I]", offset, flags) : json_pack("[I]", offset));
         aid = cands[i];
@@ -869,19 +882,22 @@ static void attach(step *s, const char *uid, const dashi_identity *id) {
     if (!json_object_get(edges, aid))
         json_object_set_new(edges, aid, json_pack("[I]", offset));
     attr_join(s, uid, aid);
+out:
+    return;
 }
 
 /* Close the edge of account uid to an identity value (history kept, linking stops). */
 static void detach(step *s, const char *uid, const dashi_identity *id) {
     dashi_ctx *ctx = s->ctx;
     char cands[MAX_KEY_VERSIONS][AID_SIZE];
+    json_t *acct, *edges;
     size_t n;
 
     if (id->kind < 0 || id->kind >= DASHI_ID__COUNT)
-        return;
+        goto out;
     n = candidates(s, id, cands);
-    json_t *acct = acct_edit(ctx, uid);
-    json_t *edges = json_object_get(acct, "e");
+    acct = acct_edit(ctx, uid);
+    edges = json_object_get(acct, "e");
     for (size_t i = 0; i < n && edges; i++) {
         json_t *edge = json_object_get(edges, cands[i]);
         if (!edge || json_array_size(edge) >= 3)
@@ -890,8 +906,10 @@ static void detach(step *s, const char *uid, const dashi_identity *id) {
             json_array_append_new(edge, json_integer(0));
         json_array_append_new(edge, json_integer(ctx->now - json_integer_value(json_object_get(acct, "t"))));
         attr_leave(s, uid, cands[i]);
-        return;
+        goto out;
     }
+out:
+    return;
 }
 
 /* ---------------------------------------------------------------- ambassadors and referrals */
@@ -917,7 +935,8 @@ static void note_referral(step *s, const char *cust, const char *amb, const char
     root = root_dup(ctx, cust);
     person_id_of(root, person_get(ctx, root), pid);
     if (dashi_identity_same_person(ctx, cust, amb)) {
-        alert_self_referral(s, "SELF_REFERRAL", "S3", amb, NULL, cust, how, pid, NULL);
+        alert_self_referral(s, "SELF_REFERRAL", "S3", amb, NULL, cust, json_object_get(person_get(ctx, root), "A"),
+                            how, pid, NULL);
         goto out;
     }
     json_t *P = person_edit(ctx, root);
@@ -1016,10 +1035,12 @@ static void on_registered(step *s, const dashi_account_registered *ar) {
 
     if (!acct)
         goto out;
-    if (!jhas(acct, "t")) {
+    if (!jhas(acct, "t") || json_integer_value(json_object_get(acct, "f")) == FINAL_SEEN) {
         int64_t days = ctx->set->decision_days > 0 ? ctx->set->decision_days : 0;
         size_t len = strlen(ar->uid) + 4;
-        json_object_set_new(acct, "t", json_integer(ctx->now));
+        if (!jhas(acct, "t"))
+            json_object_set_new(acct, "t", json_integer(ctx->now));
+        json_object_del(acct, "f"); /* a seen account registering now: its T+0 day starts */
         timer = malloc(len);
         if (!timer) {
             s->err = DASHI_ERR_NOMEM;
@@ -1119,7 +1140,7 @@ dashi_err dashi_identity_on_timer(dashi_ctx *ctx, const char *timer_id, const js
     acct = acct_edit(ctx, uid);
     if (!acct)
         goto out;
-    json_object_set_new(acct, "f", json_integer(1));
+    json_object_set_new(acct, "f", json_integer(FINAL_TIMER));
     decide(&s, uid, true);
 out:
     return s.err;

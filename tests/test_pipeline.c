@@ -260,3 +260,54 @@ Test(pipeline, bad_records_go_to_dead_letters, .init = setup, .fini = teardown, 
     cr_assert_eq(system(cmd), 0);
     assert_same_set(path("expected.ndjson"), path("live-good.ndjson"));
 }
+
+/* A run without --exit-idle, stopped by signals: how many outputs it produced, from its stats line. */
+static pid_t start_run_forever(const char *group, const char *prefix) {
+    char g[128], pfx[128], rules[512];
+    snprintf(g, sizeof(g), "group.id=%s", group);
+    snprintf(pfx, sizeof(pfx), "redis.prefix=%s", prefix);
+    snprintf(rules, sizeof(rules), "rules.file=%s/config/rules.json", DASHI_SOURCE_DIR);
+    const char *argv[] = {DASHI_BINARY, "run", "--bootstrap", boot, "--set", redis_url_set, "--set", g, "--set", pfx,
+                          "--set", rules, "--set", "hmac.key=dev", "--set", "shutdown.deadline_ms=5000",
+                          "--clock-until", UNTIL, NULL};
+    return dashi_test_spawn(argv, NULL, path("run.log"));
+}
+
+static double seconds_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+Test(pipeline, sigterm_is_graceful_and_a_second_signal_is_immediate, .init = setup, .fini = teardown, .timeout = 600) {
+    gen("14", "60", "1200");
+    publish(path("events.ndjson"), NULL);
+    /* 1: one SIGTERM mid-stream: exits 0 within the deadline, says what it did */
+    pid_t run = start_run_forever("g-sig", "live:");
+    struct timespec ts = {5, 0}, t0;
+    nanosleep(&ts, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kill(run, SIGTERM);
+    int rc = dashi_test_wait(run);
+    double took = seconds_since(&t0);
+    cr_expect_eq(rc, 0, "dashi run exited %d on SIGTERM (see %s)", rc, path("run.log"));
+    cr_expect(took < 5.0 + 3.0, "graceful stop took %.1f s, deadline 5 s", took);
+    char *log = dashi_test_slurp(path("run.log"), NULL);
+    cr_expect(log && strstr(log, "dashi run: stopped:"), "no summary line after SIGTERM:\n%s", log ? log : "");
+    free(log);
+    /* 2: two signals: exits at once */
+    run = start_run_forever("g-sig", "live:");
+    nanosleep(&ts, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kill(run, SIGTERM);
+    kill(run, SIGINT);
+    rc = dashi_test_wait(run);
+    took = seconds_since(&t0);
+    cr_expect(took < 3.0, "second signal did not stop at once (%.1f s)", took);
+    /* 3: whatever the stops left, a last run completes and nothing is lost or doubled */
+    run = start_run("g-sig", "live:");
+    cr_assert_eq(dashi_test_wait(run), 0, "final dashi run failed (see %s)", path("run.log"));
+    tail(path("live.ndjson"), NULL);
+    replay(path("events.ndjson"), path("expected.ndjson"), NULL, NULL);
+    assert_same_set(path("expected.ndjson"), path("live.ndjson"));
+}

@@ -31,19 +31,38 @@ static void tally_add(tally *t, const char *name, json_int_t sum) {
     json_array_set_new(a, 1, json_integer(json_integer_value(json_array_get(a, 1)) + sum));
 }
 
+static int by_key(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Rows sorted by name. unit: "RMB" prints sums as fen / 100, "yunqi" as they are,
+ * NULL prints counts only; a name ending in " [YUNQI]" or " [CNY]" picks its own unit. */
 static void tally_print(const tally *t, const char *title, const char *unit) {
-    const char *k;
+    size_t n = json_object_size(t->m), k = 0;
+    const char **keys = calloc(n ? n : 1, sizeof(*keys));
+    const char *key;
     json_t *a;
+    json_object_foreach(t->m, key, a) keys[k++] = key;
+    qsort(keys, n, sizeof(*keys), by_key);
     printf("%s\n", title);
-    if (json_object_size(t->m) == 0)
+    if (n == 0)
         printf("  (none)\n");
-    json_object_foreach(t->m, k, a) {
-        json_int_t n = json_integer_value(json_array_get(a, 0)), s = json_integer_value(json_array_get(a, 1));
-        if (unit)
-            printf("  %-44s %8lld   %14.2f %s\n", k, (long long)n, (double)s / 100.0, unit);
+    for (k = 0; k < n; k++) {
+        a = json_object_get(t->m, keys[k]);
+        json_int_t cnt = json_integer_value(json_array_get(a, 0)), sum = json_integer_value(json_array_get(a, 1));
+        const char *u = unit;
+        if (unit && strstr(keys[k], "[YUNQI]"))
+            u = "yunqi";
+        else if (unit && strstr(keys[k], "[CNY]"))
+            u = "RMB";
+        if (!u)
+            printf("  %-52s %8lld\n", keys[k], (long long)cnt);
+        else if (strcmp(u, "yunqi") == 0)
+            printf("  %-52s %8lld   %14lld yunqi\n", keys[k], (long long)cnt, (long long)sum);
         else
-            printf("  %-44s %8lld\n", k, (long long)n);
+            printf("  %-52s %8lld   %14.2f RMB\n", keys[k], (long long)cnt, (double)sum / 100.0);
     }
+    free(keys);
 }
 
 static const char *str(const json_t *o, const char *k) {
@@ -110,9 +129,11 @@ int dashi_cmd_summary(int argc, char **argv) {
             char k[200];
             const char *kind = str(o, "kind");
             if (strcmp(kind, "PROGRESS") != 0) {
-                snprintf(k, sizeof(k), "%s %s%s%s", str(o, "campaign_id"), kind, *str(o, "ladder") ? " " : "",
-                         str(o, "ladder"));
-                tally_add(&campaign, k, json_integer_value(json_object_get(o, "reward_delta")));
+                snprintf(k, sizeof(k), "%s %s%s%s [%s]", str(o, "campaign_id"), kind, *str(o, "ladder") ? " " : "",
+                         str(o, "ladder"), str(o, "unit"));
+                /* SETTLED carries the final reward in reward_amount (its delta is 0) */
+                tally_add(&campaign, k, json_integer_value(json_object_get(
+                                            o, strcmp(kind, "SETTLED") == 0 ? "reward_amount" : "reward_delta")));
             }
         } else if (strcmp(type, "SamePersonDecision") == 0) {
             char k[100];
@@ -148,17 +169,17 @@ int dashi_cmd_summary(int argc, char **argv) {
     }
     printf("== dashi summary: %zu output events (%zu duplicate deliveries dropped, %zu unreadable lines) ==\n\n",
            n_out, dup, bad);
-    tally_print(&by_outcome, "Commissions by latest outcome and tier        count           amount", "RMB");
-    printf("  %-44s %8s   %14.2f RMB\n\n", "total commission (not rejected)", "", (double)total_live / 100.0);
-    tally_print(&rejected, "Rejected orders by reason code                count", NULL);
+    tally_print(&by_outcome, "Commissions by latest outcome and tier                       count   current amount", "RMB");
+    printf("  %-52s %8s   %14.2f RMB\n\n", "total commission (pending + confirmed + adjusted)", "", (double)total_live / 100.0);
+    tally_print(&rejected, "Rejected orders by reason code                               count", NULL);
     printf("\n");
-    tally_print(&campaign, "Campaign events (steps, draws, bonuses)       count     reward delta", "(fen or yunqi)/100");
+    tally_print(&campaign, "Campaign events (PROGRESS left out)            count  reward change (SETTLED: final)", "RMB");
     printf("\n");
-    tally_print(&tiers, "Tier assignments                              count", NULL);
+    tally_print(&tiers, "Tier assignments (enrolment and month starts)                count", NULL);
     printf("\n");
-    tally_print(&decisions, "Same-person decisions                         count", NULL);
+    tally_print(&decisions, "Same-person decisions                                        count", NULL);
     printf("\n");
-    tally_print(&alerts, "Fraud alerts by kind                          count", NULL);
+    tally_print(&alerts, "Fraud alerts by kind                                         count", NULL);
     if (events > 0 && seconds > 0)
         printf("\nThroughput: %lld input events in %.1f s = %.0f events/s\n", events, seconds, (double)events / seconds);
     json_decref(latest);

@@ -186,7 +186,10 @@ static void emit_commission(dashi_ctx *ctx, const char *order_id, const json_t *
     ce->occurred_at = ctx->now;
     ce->ambassador_uid = dashi_strdup(jstr0(cm, "amb"));
     ce->customer_uid = dashi_strdup(jstr0(ord, "uid"));
-    ce->person_id = dashi_strdup(jstr0(cm, "person"));
+    /* the customer's person as of now: a merge since the order (S4) shows here */
+    dashi_person_info who;
+    dashi_identity_person(ctx, jstr0(ord, "uid"), &who);
+    ce->person_id = dashi_strdup(who.person_id[0] ? who.person_id : jstr0(cm, "person"));
     ce->order_id = dashi_strdup(order_id);
     const char *k = jstr(cm, "kind");
     ce->customer_kind = k ? dashi_enum_from_name(DASHI_ENUM_CUSTOMER_KIND, k) : DASHI_ENUM_NONE;

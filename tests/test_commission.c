@@ -1,165 +1,65 @@
-/* test_commission.c — association, commission, tiers and points (core/commission.c) at handler level.
+/* test_commission.c — association, commission, tiers and points (core/commission.c) through the real engine.
  *
- * Each test builds a dashi_ctx per step over dashi_view_new(dashi_state_mem_new())
- * with the project's config/rules.json, runs identity → commission → campaign on
- * the event as the engine does, commits the view to the in-memory store and fires
- * due timers the same way, so review ends and month starts happen on stream time.
- * Expected amounts are worked out by hand in the comments.
+ * Each test runs config/rules.json over an in-memory store with the shared harness
+ * (tests/support/harness.h): every input event goes through dashi_engine_process,
+ * which fires the due timers first, runs identity → commission → campaign and
+ * commits the step with its de-duplication marker, so review ends and month starts
+ * happen on stream time exactly as in production. Expected amounts are worked out
+ * by hand in the comments.
  */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "core/hashing.h"
 #include "core/modules.h"
+#include "tests/support/harness.h"
 
-#define MAX_OUT 256
-
-static dashi_rules *rules;
-static dashi_keyring *keys;
-static dashi_state *st;
-static dashi_view *view;
-static dashi_event outs[MAX_OUT];
-static size_t n_outs;
-static int seq;
+static dashi_harness *h;
 
 static dashi_time T(const char *s) {
-    dashi_time t = 0;
-    char err[128];
-    cr_assert_eq(dashi_time_parse(s, &t, err, sizeof(err)), DASHI_OK, "%s: %s", s, err);
-    return t;
+    return dashi_harness_time(s);
 }
 
 static void setup(void) {
-    char err[512] = "";
-    rules = dashi_rules_load(DASHI_SOURCE_DIR "/config/rules.json", err, sizeof(err));
-    cr_assert_not_null(rules, "rules: %s", err);
-    keys = dashi_keyring_load(NULL, err, sizeof(err));
-    cr_assert_not_null(keys, "keys: %s", err);
-    st = dashi_state_mem_new();
-    view = dashi_view_new(st);
-    n_outs = 0;
-    seq = 0;
+    h = dashi_harness_start(NULL);
 }
 
 static void teardown(void) {
-    for (size_t i = 0; i < n_outs; i++)
-        dashi_event_clear(&outs[i]);
-    dashi_view_destroy(view);
-    dashi_state_destroy(st);
-    dashi_keyring_destroy(keys);
-    dashi_rules_destroy(rules);
-}
-
-/* One step: handlers on a fresh ctx, then commit (plus the fired timer's removal). */
-static dashi_err step(dashi_time now, const char *cause, const dashi_event *ev, const char *timer_id) {
-    dashi_ctx ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    dashi_view_reset(view);
-    ctx.view = view;
-    ctx.rules = rules;
-    ctx.set = dashi_rules_at(rules, now);
-    ctx.keys = keys;
-    ctx.now = now;
-    ctx.cause = cause;
-    ctx.event = ev;
-    dashi_err err = DASHI_OK;
-    if (ev) {
-        if ((err = dashi_identity_on_event(&ctx, ev)) == DASHI_OK && (err = dashi_commission_on_event(&ctx, ev)) == DASHI_OK)
-            err = dashi_campaign_on_event(&ctx, ev);
-    } else if (strncmp(timer_id, "sp:", 3) == 0) {
-        err = dashi_identity_on_timer(&ctx, timer_id, NULL);
-    } else if (strncmp(timer_id, "cm:", 3) == 0) {
-        err = dashi_commission_on_timer(&ctx, timer_id, NULL);
-    } else if (strncmp(timer_id, "cp:", 3) == 0) {
-        err = dashi_campaign_on_timer(&ctx, timer_id, NULL);
-    }
-    if (err == DASHI_OK) {
-        dashi_writeset ws;
-        dashi_err res = DASHI_OK;
-        char e2[256];
-        dashi_writeset_init(&ws);
-        cr_assert_eq(dashi_view_writeset(view, &ws), DASHI_OK);
-        if (timer_id)
-            dashi_writeset_add(&ws, DASHI_WS_TIMER_DEL, timer_id, strlen(timer_id), NULL, 0, 0);
-        const dashi_writeset *sets[1] = {&ws};
-        cr_assert_eq(st->ops->apply(st, 1, sets, &res, e2, sizeof(e2)), DASHI_OK, "%s", e2);
-        cr_assert_eq(res, DASHI_OK);
-        dashi_writeset_clear(&ws);
-        for (size_t i = 0; i < ctx.n_outputs; i++) {
-            cr_assert_lt(n_outs, MAX_OUT);
-            outs[n_outs++] = ctx.outputs[i];
-        }
-    } else {
-        for (size_t i = 0; i < ctx.n_outputs; i++)
-            dashi_event_clear(&ctx.outputs[i]);
-    }
-    free(ctx.outputs);
-    dashi_view_reset(view);
-    return err;
-}
-
-static void advance(dashi_time until) {
-    for (;;) {
-        dashi_timer *timers = NULL;
-        size_t n = 0;
-        char err[256];
-        cr_assert_eq(st->ops->timers_due(st, until, 1, &timers, &n, err, sizeof(err)), DASHI_OK);
-        if (n == 0) {
-            dashi_timers_free(timers, n);
-            return;
-        }
-        char *id = strdup(timers[0].id);
-        dashi_time due = timers[0].due;
-        dashi_timers_free(timers, n);
-        cr_assert_eq(step(due, id, NULL, id), DASHI_OK, "timer %s", id);
-        free(id);
-    }
-}
-
-/* Feed one input event given as JSON text with printf arguments; "event_id" is added. */
-static dashi_err feed(const char *fmt, ...) {
-    char text[2048], line[2200], err[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    snprintf(line, sizeof(line), "{\"event_id\":\"e%04d\",%s}", ++seq, text);
-    dashi_event ev;
-    cr_assert_eq(dashi_event_parse(line, strlen(line), &ev, err, sizeof(err)), DASHI_OK, "%s: %s", line, err);
-    dashi_time t = dashi_event_time(&ev);
-    advance(t);
-    char cause[16];
-    snprintf(cause, sizeof(cause), "e%04d", seq);
-    dashi_err rc = step(t, cause, &ev, NULL);
-    dashi_event_clear(&ev);
-    return rc;
+    dashi_harness_stop(h);
 }
 
 static void enroll(const char *at, const char *amb) {
-    cr_assert_eq(feed("\"type\":\"AccountRegistered\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"account_type\":\"PERSONAL\","
-                      "\"method\":\"PASSWORD\",\"identities\":[{\"kind\":\"PHONE\",\"value\":\"1390000%04d\"}]",
-                      at, amb, seq),
+    cr_assert_eq(dashi_harness_feed(h,
+                                    "\"type\":\"AccountRegistered\",\"occurred_at\":\"%s\","
+                                    "\"uid\":\"%s\","
+                                    "\"account_type\":\"PERSONAL\",\"method\":\"PASSWORD\","
+                                    "\"identities\":[{\"kind\":\"PHONE\",\"value\":\"1390000%04d\"}]",
+                                    at, amb, dashi_harness_seq(h)),
                  DASHI_OK);
-    cr_assert_eq(feed("\"type\":\"AmbassadorEnrolled\",\"occurred_at\":\"%s\",\"uid\":\"%s\"", at, amb), DASHI_OK);
+    cr_assert_eq(dashi_harness_feed(h, "\"type\":\"AmbassadorEnrolled\",\"occurred_at\":\"%s\",\"uid\":\"%s\"", at,
+                                    amb),
+                 DASHI_OK);
 }
 
 static void reg(const char *at, const char *uid, const char *amb) {
     char ref[256] = "";
     if (amb)
         snprintf(ref, sizeof(ref), ",\"referral\":{\"ambassador_uid\":\"%s\",\"link_id\":\"l-%s\"}", amb, amb);
-    cr_assert_eq(feed("\"type\":\"AccountRegistered\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"account_type\":\"PERSONAL\","
-                      "\"method\":\"PASSWORD\",\"identities\":[{\"kind\":\"PHONE\",\"value\":\"1380000%04d\"}]%s",
-                      at, uid, seq, ref),
+    cr_assert_eq(dashi_harness_feed(h,
+                                    "\"type\":\"AccountRegistered\",\"occurred_at\":\"%s\","
+                                    "\"uid\":\"%s\","
+                                    "\"account_type\":\"PERSONAL\",\"method\":\"PASSWORD\","
+                                    "\"identities\":[{\"kind\":\"PHONE\",\"value\":\"1380000%04d\"}]%s",
+                                    at, uid, dashi_harness_seq(h), ref),
                  DASHI_OK);
 }
 
 static void visit(const char *at, const char *uid, const char *amb) {
-    cr_assert_eq(feed("\"type\":\"LinkVisited\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"ambassador_uid\":\"%s\","
-                      "\"link_id\":\"l-%s\",\"logged_in\":true",
-                      at, uid, amb, amb),
+    cr_assert_eq(dashi_harness_feed(h,
+                                    "\"type\":\"LinkVisited\",\"occurred_at\":\"%s\","
+                                    "\"uid\":\"%s\","
+                                    "\"ambassador_uid\":\"%s\",\"link_id\":\"l-%s\",\"logged_in\":true",
+                                    at, uid, amb, amb),
                  DASHI_OK);
 }
 
@@ -168,35 +68,31 @@ static dashi_err order(const char *at, const char *oid, const char *uid, const c
     char c[160] = "";
     if (cart)
         snprintf(c, sizeof(c), "\"cart_id\":\"%s\",", cart);
-    return feed("\"type\":\"OrderPaid\",\"occurred_at\":\"%s\",\"order_id\":\"%s\",\"uid\":\"%s\",%s"
-                "\"order_type\":\"NEW\",\"billing\":\"PREPAID\",\"items\":[{\"item_id\":\"i-%s\",\"product_code\":\"%s\","
-                "\"category\":\"%s\",\"list_amount\":%lld,\"discount_amount\":0,\"paid_amount\":%lld}]",
-                at, oid, uid, c, oid, category, category, paid, paid);
+    return dashi_harness_feed(h,
+                              "\"type\":\"OrderPaid\",\"occurred_at\":\"%s\",\"order_id\":\"%s\",\"uid\":\"%s\",%s"
+                              "\"order_type\":\"NEW\",\"billing\":\"PREPAID\",\"items\":[{\"item_id\":\"i-%s\","
+                              "\"product_code\":\"%s\",\"category\":\"%s\",\"list_amount\":%lld,"
+                              "\"discount_amount\":0,\"paid_amount\":%lld}]",
+                              at, oid, uid, c, oid, category, category, paid, paid);
 }
 
 static dashi_err refund(const char *at, const char *oid, const char *uid, long long amount) {
-    return feed("\"type\":\"OrderRefunded\",\"occurred_at\":\"%s\",\"order_id\":\"%s\",\"uid\":\"%s\","
-                "\"kind\":\"REFUND\",\"amount\":%lld",
-                at, oid, uid, amount);
+    return dashi_harness_feed(h,
+                              "\"type\":\"OrderRefunded\",\"occurred_at\":\"%s\",\"order_id\":\"%s\",\"uid\":\"%s\","
+                              "\"kind\":\"REFUND\",\"amount\":%lld",
+                              at, oid, uid, amount);
 }
 
-/* The last CommissionEvent of that kind for the order (kind < 0: any). */
-static const dashi_commission_event *ce_find(int kind, const char *oid) {
-    for (size_t i = n_outs; i-- > 0;) {
-        if (outs[i].type != DASHI_EV_COMMISSION_EVENT)
-            continue;
-        const dashi_commission_event *ce = &outs[i].u.commission_event;
-        if ((kind < 0 || ce->event == kind) && strcmp(ce->order_id, oid) == 0)
-            return ce;
-    }
-    return NULL;
+/* The last CommissionEvent of that kind for the order. */
+static const dashi_commission_event *ce_find(dashi_commission_kind kind, const char *oid) {
+    const char *name = dashi_enum_name(DASHI_ENUM_COMMISSION_KIND, kind);
+    const dashi_event *ev =
+        dashi_harness_find(h, DASHI_EV_COMMISSION_EVENT, 0, -1, "event", name, "order_id", oid, NULL);
+    return ev ? &ev->u.commission_event : NULL;
 }
 
 static size_t count_type(dashi_event_type type) {
-    size_t n = 0;
-    for (size_t i = 0; i < n_outs; i++)
-        n += outs[i].type == type;
-    return n;
+    return dashi_harness_count(h, type, 0, NULL);
 }
 
 static bool has_reason(const dashi_commission_event *ce, const char *code) {
@@ -232,7 +128,7 @@ Test(commission, installment_split_at_threshold) {
     const dashi_commission_event *p = ce_find(DASHI_CE_PENDING, "o1");
     cr_assert_eq(p->amount, 500000);
     cr_assert(has_reason(p, "CAP_REACHED"));
-    advance(T("2022-09-01T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-09-01T00:00:00+08:00"));
     const dashi_commission_event *c = ce_find(DASHI_CE_CONFIRMED, "o1");
     cr_assert_not_null(c);
     cr_assert_eq(c->n_installments, 3);
@@ -255,7 +151,7 @@ Test(commission, installment_single_below_threshold_and_before_switch) {
     cr_assert_eq(order("2022-05-21T10:00:00+08:00", "o0", "c0", NULL, "ecs", 500000), DASHI_OK);
     /* 26% of 384,611 = 99,998.86 → 99,999 < 100,000 → one instalment */
     cr_assert_eq(order("2022-06-09T10:00:00+08:00", "o1", "c1", NULL, "ecs", 384611), DASHI_OK);
-    advance(T("2022-08-01T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-08-01T00:00:00+08:00"));
     const dashi_commission_event *c0 = ce_find(DASHI_CE_CONFIRMED, "o0");
     const dashi_commission_event *c1 = ce_find(DASHI_CE_CONFIRMED, "o1");
     cr_assert_eq(c0->amount, 130000);
@@ -322,10 +218,10 @@ Test(commission, refund_larger_than_left_is_bad_input) {
     reg("2022-06-08T10:00:00+08:00", "c1", "amb1");
     cr_assert_eq(order("2022-06-09T10:00:00+08:00", "o1", "c1", NULL, "ecs", 10000), DASHI_OK);
     cr_assert_eq(refund("2022-06-10T10:00:00+08:00", "o1", "c1", 4000), DASHI_OK);
-    size_t before = n_outs;
+    size_t before = dashi_harness_n_outputs(h);
     cr_assert_eq(refund("2022-06-11T10:00:00+08:00", "o1", "c1", 6001), DASHI_ERR_INVALID);
     cr_assert_eq(refund("2022-06-11T10:00:00+08:00", "nope", "c1", 1), DASHI_ERR_INVALID);
-    cr_assert_eq(n_outs, before);
+    cr_assert_eq(dashi_harness_n_outputs(h), before);
     /* 26% of 6000 = 1560: the partial refund adjusted by -1040 */
     const dashi_commission_event *a = ce_find(DASHI_CE_ADJUSTED, "o1");
     cr_assert_eq(a->amount, 1560);
@@ -360,11 +256,9 @@ Test(commission, tier_from_previous_month_new_users) {
     reg("2022-06-30T10:00:00+08:00", "c6", "amb1");
     cr_assert_eq(order("2022-07-01T00:00:00+08:00", "o6", "c6", NULL, "ecs", 100000), DASHI_OK);
     /* o1, o2, o5 count (o3 too small, o4 earns nothing): HALL_MASTER from July, 28% pure new */
-    const dashi_tier_assigned *ta = NULL;
-    for (size_t i = 0; i < n_outs; i++)
-        if (outs[i].type == DASHI_EV_TIER_ASSIGNED && strcmp(outs[i].u.tier_assigned.month, "2022-07") == 0)
-            ta = &outs[i].u.tier_assigned;
-    cr_assert_not_null(ta);
+    const dashi_event *ev = dashi_harness_find(h, DASHI_EV_TIER_ASSIGNED, 0, -1, "month", "2022-07", NULL);
+    cr_assert_not_null(ev);
+    const dashi_tier_assigned *ta = &ev->u.tier_assigned;
     cr_assert_eq(ta->tier, DASHI_TIER_HALL_MASTER);
     cr_assert_eq(ta->basis, 3);
     cr_assert_eq(ce_find(DASHI_CE_PENDING, "o6")->rate_bp, 2800);
@@ -392,14 +286,18 @@ Test(commission, risk_freeze_holds_confirmation_until_unfreeze) {
     enroll("2022-06-01T09:00:00+08:00", "amb1");
     reg("2022-06-08T10:00:00+08:00", "c1", "amb1");
     cr_assert_eq(order("2022-06-09T10:00:00+08:00", "o1", "c1", NULL, "ecs", 100000), DASHI_OK);
-    cr_assert_eq(feed("\"type\":\"RiskAction\",\"occurred_at\":\"2022-06-20T10:00:00+08:00\",\"action\":\"FREEZE\","
-                      "\"ambassador_uid\":\"amb1\",\"reason\":\"suspected brushing\""),
+    cr_assert_eq(dashi_harness_feed(h,
+                                    "\"type\":\"RiskAction\",\"occurred_at\":\"2022-06-20T10:00:00+08:00\","
+                                    "\"action\":\"FREEZE\","
+                                    "\"ambassador_uid\":\"amb1\",\"reason\":\"suspected brushing\""),
                  DASHI_OK);
     cr_assert(has_reason(ce_find(DASHI_CE_ADJUSTED, "o1"), "RISK_FROZEN"));
-    advance(T("2022-07-20T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-07-20T00:00:00+08:00"));
     cr_assert_null(ce_find(DASHI_CE_CONFIRMED, "o1"));
-    cr_assert_eq(feed("\"type\":\"RiskAction\",\"occurred_at\":\"2022-07-20T10:00:00+08:00\",\"action\":\"UNFREEZE\","
-                      "\"ambassador_uid\":\"amb1\",\"reason\":\"cleared\""),
+    cr_assert_eq(dashi_harness_feed(h,
+                                    "\"type\":\"RiskAction\",\"occurred_at\":\"2022-07-20T10:00:00+08:00\","
+                                    "\"action\":\"UNFREEZE\","
+                                    "\"ambassador_uid\":\"amb1\",\"reason\":\"cleared\""),
                  DASHI_OK);
     const dashi_commission_event *c = ce_find(DASHI_CE_CONFIRMED, "o1");
     cr_assert_not_null(c);
@@ -412,13 +310,15 @@ Test(commission, risk_void_cancels) {
     enroll("2022-06-01T09:00:00+08:00", "amb1");
     reg("2022-06-08T10:00:00+08:00", "c1", "amb1");
     cr_assert_eq(order("2022-06-09T10:00:00+08:00", "o1", "c1", NULL, "ecs", 100000), DASHI_OK);
-    cr_assert_eq(feed("\"type\":\"RiskAction\",\"occurred_at\":\"2022-06-20T10:00:00+08:00\",\"action\":\"VOID\","
-                      "\"ambassador_uid\":\"amb1\",\"order_id\":\"o1\",\"reason\":\"fake order\""),
+    cr_assert_eq(dashi_harness_feed(h,
+                                    "\"type\":\"RiskAction\",\"occurred_at\":\"2022-06-20T10:00:00+08:00\","
+                                    "\"action\":\"VOID\","
+                                    "\"ambassador_uid\":\"amb1\",\"order_id\":\"o1\",\"reason\":\"fake order\""),
                  DASHI_OK);
     const dashi_commission_event *x = ce_find(DASHI_CE_CANCELLED, "o1");
     cr_assert(has_reason(x, "RISK_VOIDED"));
     cr_assert_eq(x->delta, -26000);
-    advance(T("2022-08-01T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-08-01T00:00:00+08:00"));
     cr_assert_null(ce_find(DASHI_CE_CONFIRMED, "o1"));
 }
 
@@ -426,15 +326,15 @@ Test(commission, awakening_and_yunqi_state) {
     enroll("2022-06-01T09:00:00+08:00", "amb1");
     reg("2022-06-08T10:00:00+08:00", "c1", "amb1");
     cr_assert_eq(order("2022-06-09T10:00:00+08:00", "o1", "c1", NULL, "ecs", 100000), DASHI_OK);
-    const json_t *amb = dashi_view_get(view, "amb:amb1");
+    json_t *amb = dashi_harness_record(h, "amb:amb1");
     cr_assert_null(json_object_get(amb, "awakened_at"));
-    dashi_view_reset(view);
-    advance(T("2022-07-10T00:00:00+08:00"));
-    amb = dashi_view_get(view, "amb:amb1");
+    json_decref(amb);
+    dashi_harness_advance(h, T("2022-07-10T00:00:00+08:00"));
+    amb = dashi_harness_record(h, "amb:amb1");
     cr_assert_eq(json_integer_value(json_object_get(amb, "awakened_at")), T("2022-07-09T10:00:00+08:00"));
     cr_assert_str_eq(json_string_value(json_object_get(amb, "awakened_by")), "o1");
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(amb, "yq"), "2022-07")), 26000);
-    dashi_view_reset(view);
+    json_decref(amb);
 }
 
 Test(commission, identity_change_to_buyer_cancels_in_review) {
@@ -442,12 +342,14 @@ Test(commission, identity_change_to_buyer_cancels_in_review) {
     reg("2022-06-08T10:00:00+08:00", "c1", "amb1");
     cr_assert_eq(order("2022-06-09T10:00:00+08:00", "o1", "c1", NULL, "ecs", 100000), DASHI_OK);
     /* c1 registered with phone 1380000<seq> while seq was 2 (two enrolment events before) */
-    cr_assert_eq(feed("\"type\":\"IdentityChanged\",\"occurred_at\":\"2022-06-15T10:00:00+08:00\",\"uid\":\"amb1\","
-                      "\"added\":[{\"kind\":\"PHONE\",\"value\":\"13800000002\"}],\"removed\":[]"),
+    cr_assert_eq(dashi_harness_feed(h,
+                                    "\"type\":\"IdentityChanged\",\"occurred_at\":\"2022-06-15T10:00:00+08:00\","
+                                    "\"uid\":\"amb1\","
+                                    "\"added\":[{\"kind\":\"PHONE\",\"value\":\"13800000002\"}],\"removed\":[]"),
                  DASHI_OK);
     const dashi_commission_event *x = ce_find(DASHI_CE_CANCELLED, "o1");
     cr_assert_not_null(x);
     cr_assert(has_reason(x, "SAME_PERSON_AMBASSADOR"));
-    advance(T("2022-08-01T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-08-01T00:00:00+08:00"));
     cr_assert_null(ce_find(DASHI_CE_CONFIRMED, "o1"));
 }

@@ -1,189 +1,75 @@
-/* test_identity.c — the same-person graph (core/identity.c) at handler level: linking, T+0 decisions, guards, alerts.
+/* test_identity.c — the same-person graph (core/identity.c) via the engine: links, T+0 decisions, guards, alerts.
  *
- * Each test builds a dashi_ctx per step over dashi_view_new(dashi_state_mem_new())
- * with the project's config/rules.json (or a copy of its rule set with one field
- * changed), runs dashi_identity_on_event on the event, commits the view to the
- * store and fires due "sp:" timers the same way, so the T+0 day ends on stream
- * time. Only the identity handler runs; commission and campaign are reached
- * through dashi_*_on_person_change as in the engine. Every test runs twice: suite
+ * Each test runs config/rules.json (or its rule set with one field changed in
+ * place) with the shared harness (tests/support/harness.h): every input event goes
+ * through dashi_engine_process, which fires the due timers first ("sp:" timers end
+ * the T+0 day on stream time), runs identity → commission → campaign and commits
+ * the step with its de-duplication marker. Payments are recorded and the person
+ * graph is read by calling identity's own functions in steps of the test's own
+ * over the harness's view (pay, person, same). Every test runs twice: suite
  * "identity" over the in-memory store, suite "identity_redis" over a throw-away
  * redis-server (tests/support), so both back ends pass the same tests.
  */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hashing.h"
 #include "core/modules.h"
+#include "tests/support/harness.h"
 #include "tests/support/redis_server.h"
 
-#define MAX_OUT 4096
-
-static dashi_test_redis *srv;    /* NULL for the in-memory suite */
-static dashi_rules *rules;
-static dashi_keyring *keys;
-static dashi_state *st;
-static dashi_view *view;
-static dashi_event outs[MAX_OUT];
-static size_t n_outs, mark_outs; /* mark_outs: outputs before the last step */
-static size_t last_ws_ops;       /* write-set operations of the last step */
-static int seq;
-static dashi_ruleset custom;     /* a copy of the rule set with changes, when use_custom */
-static bool use_custom;
+static dashi_test_redis *srv; /* NULL for the in-memory suite */
+static dashi_harness *h;
+static dashi_ruleset *custom; /* the rule set a test edits (customize), NULL when none */
+static dashi_ruleset saved;   /* ... as it was before */
 
 static dashi_time T(const char *s) {
-    dashi_time t = 0;
-    char err[128];
-    cr_assert_eq(dashi_time_parse(s, &t, err, sizeof(err)), DASHI_OK, "%s: %s", s, err);
-    return t;
+    return dashi_harness_time(s);
 }
 
-static void setup_common(void) {
-    char err[512] = "";
-    rules = dashi_rules_load(DASHI_SOURCE_DIR "/config/rules.json", err, sizeof(err));
-    cr_assert_not_null(rules, "rules: %s", err);
-    keys = dashi_keyring_load(NULL, err, sizeof(err));
-    cr_assert_not_null(keys, "keys: %s", err);
-    if (srv) {
-        st = dashi_state_open(dashi_test_redis_url(srv), "t:", err, sizeof err);
-        cr_assert_not_null(st, "redis state: %s", err);
-    } else {
-        st = dashi_state_mem_new();
-    }
-    view = dashi_view_new(st);
-    n_outs = mark_outs = 0;
-    seq = 0;
-    use_custom = false;
+static void start(void) {
+    dashi_harness_opts opts = {.state = srv ? dashi_test_redis_url(srv) : NULL, .id_digits = 5};
+    h = dashi_harness_start(&opts);
+    custom = NULL;
 }
 
 static void setup(void) {
     srv = NULL;
-    setup_common();
+    start();
 }
 
 static void setup_redis(void) {
     char err[512];
     srv = dashi_test_redis_start(err, sizeof err);
     cr_assert_not_null(srv, "redis-server: %s", err);
-    setup_common();
-}
-
-static void teardown_common(void) {
-    for (size_t i = 0; i < n_outs; i++)
-        dashi_event_clear(&outs[i]);
-    dashi_view_destroy(view);
-    dashi_state_destroy(st);
-    dashi_keyring_destroy(keys);
-    dashi_rules_destroy(rules);
+    start();
 }
 
 static void teardown(void) {
-    teardown_common();
+    dashi_harness_stop(h);
+    h = NULL;
     dashi_test_redis_stop(srv);
     srv = NULL;
 }
 
 /* A fresh state in the same back end (same server), for tests that run twice. */
 static void restart(void) {
-    char err[256];
-    teardown_common();
-    setup_common();
-    cr_assert_eq(st->ops->clear(st, err, sizeof err), DASHI_OK, "%s", err);
+    dashi_harness_stop(h);
+    start();
 }
 
-/* Use a copy of the rule set in force at t (fields changed by the test afterwards). */
+/* Edit the rule set in force at `at` in place (the engine reads the harness's rules
+ * at every step); uncustomize() puts it back. */
 static void customize(const char *at) {
-    custom = *dashi_rules_at(rules, T(at));
-    use_custom = true;
+    dashi_rules *rules = dashi_harness_rules(h);
+    custom = &rules->sets[dashi_rules_at(rules, T(at)) - rules->sets];
+    saved = *custom;
 }
 
-static dashi_ctx ctx_for(dashi_time now, const char *cause, const dashi_event *ev) {
-    dashi_ctx ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.view = view;
-    ctx.rules = rules;
-    ctx.set = use_custom ? &custom : dashi_rules_at(rules, now);
-    ctx.keys = keys;
-    ctx.now = now;
-    ctx.cause = cause;
-    ctx.event = ev;
-    return ctx;
-}
-
-/* One step: the identity handler on a fresh ctx, then commit (plus the fired timer's removal). */
-static dashi_err step(dashi_time now, const char *cause, const dashi_event *ev, const char *timer_id) {
-    dashi_view_reset(view);
-    dashi_ctx ctx = ctx_for(now, cause, ev);
-    dashi_err err = ev ? dashi_identity_on_event(&ctx, ev) : dashi_identity_on_timer(&ctx, timer_id, NULL);
-    mark_outs = n_outs;
-    if (err == DASHI_OK) {
-        dashi_writeset ws;
-        dashi_err res = DASHI_OK;
-        char e2[256];
-        dashi_writeset_init(&ws);
-        cr_assert_eq(dashi_view_writeset(view, &ws), DASHI_OK);
-        last_ws_ops = ws.n;
-        if (timer_id)
-            dashi_writeset_add(&ws, DASHI_WS_TIMER_DEL, timer_id, strlen(timer_id), NULL, 0, 0);
-        const dashi_writeset *sets[1] = {&ws};
-        cr_assert_eq(st->ops->apply(st, 1, sets, &res, e2, sizeof(e2)), DASHI_OK, "%s", e2);
-        cr_assert_eq(res, DASHI_OK);
-        dashi_writeset_clear(&ws);
-        for (size_t i = 0; i < ctx.n_outputs; i++) {
-            cr_assert_lt(n_outs, MAX_OUT);
-            outs[n_outs++] = ctx.outputs[i];
-        }
-    } else {
-        for (size_t i = 0; i < ctx.n_outputs; i++)
-            dashi_event_clear(&ctx.outputs[i]);
-    }
-    free(ctx.outputs);
-    dashi_view_reset(view);
-    return err;
-}
-
-static void advance(dashi_time until) {
-    for (;;) {
-        dashi_timer *timers = NULL;
-        size_t n = 0;
-        char err[256];
-        cr_assert_eq(st->ops->timers_due(st, until, 1, &timers, &n, err, sizeof(err)), DASHI_OK);
-        if (n == 0) {
-            dashi_timers_free(timers, n);
-            return;
-        }
-        char *id = strdup(timers[0].id);
-        dashi_time due = timers[0].due;
-        dashi_timers_free(timers, n);
-        cr_assert_eq(step(due, id, NULL, id), DASHI_OK, "timer %s", id);
-        free(id);
-    }
-}
-
-static size_t n_timers(void) {
-    size_t n = 0;
-    char err[128];
-    cr_assert_eq(st->ops->timers_count(st, &n, err, sizeof err), DASHI_OK);
-    return n;
-}
-
-/* Feed one input event given as JSON text with printf arguments; "event_id" is added. */
-static __attribute__((format(printf, 1, 2))) void feed(const char *fmt, ...) {
-    char text[4096], line[4200], err[256], cause[16];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    snprintf(cause, sizeof(cause), "e%05d", ++seq);
-    snprintf(line, sizeof(line), "{\"event_id\":\"%s\",%s}", cause, text);
-    dashi_event ev;
-    cr_assert_eq(dashi_event_parse(line, strlen(line), &ev, err, sizeof(err)), DASHI_OK, "%s: %s", line, err);
-    dashi_time t = dashi_event_time(&ev);
-    advance(t);
-    cr_assert_eq(step(t, cause, &ev, NULL), DASHI_OK, "%s", line);
-    dashi_event_clear(&ev);
+static void uncustomize(void) {
+    *custom = saved;
+    custom = NULL;
 }
 
 /* AccountRegistered with identities (JSON array text) and an optional referring ambassador. */
@@ -191,93 +77,91 @@ static void reg(const char *at, const char *uid, const char *identities, const c
     char referral[256] = "";
     if (amb)
         snprintf(referral, sizeof referral, ",\"referral\":{\"ambassador_uid\":\"%s\",\"link_id\":\"l-%s\"}", amb, amb);
-    feed("\"type\":\"AccountRegistered\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"account_type\":\"PERSONAL\","
-         "\"method\":\"PASSWORD\",\"identities\":%s%s",
-         at, uid, identities, referral);
+    dashi_harness_feed_ok(h, "\"type\":\"AccountRegistered\",\"occurred_at\":\"%s\",\"uid\":\"%s\","
+                             "\"account_type\":\"PERSONAL\",\"method\":\"PASSWORD\",\"identities\":%s%s",
+                             at, uid, identities, referral);
 }
 
 static void verify(const char *at, const char *uid, const char *identities) {
-    feed("\"type\":\"RealNameVerified\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"kind\":\"PERSONAL\",\"identities\":%s",
-         at, uid, identities);
+    dashi_harness_feed_ok(h, "\"type\":\"RealNameVerified\",\"occurred_at\":\"%s\",\"uid\":\"%s\","
+                             "\"kind\":\"PERSONAL\",\"identities\":%s", at, uid, identities);
 }
 
 static void change(const char *at, const char *uid, const char *added, const char *removed) {
-    feed("\"type\":\"IdentityChanged\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"added\":%s,\"removed\":%s", at, uid,
-         added, removed);
+    dashi_harness_feed_ok(h, "\"type\":\"IdentityChanged\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"added\":%s,"
+                             "\"removed\":%s", at, uid, added, removed);
 }
 
 static void enroll(const char *at, const char *uid) {
-    feed("\"type\":\"AmbassadorEnrolled\",\"occurred_at\":\"%s\",\"uid\":\"%s\"", at, uid);
+    dashi_harness_feed_ok(h, "\"type\":\"AmbassadorEnrolled\",\"occurred_at\":\"%s\",\"uid\":\"%s\"", at, uid);
 }
 
 static void visit(const char *at, const char *uid, const char *amb, bool logged_in) {
-    feed("\"type\":\"LinkVisited\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"ambassador_uid\":\"%s\",\"link_id\":\"l1\","
-         "\"logged_in\":%s",
-         at, uid, amb, logged_in ? "true" : "false");
+    dashi_harness_feed_ok(h, "\"type\":\"LinkVisited\",\"occurred_at\":\"%s\",\"uid\":\"%s\",\"ambassador_uid\":\"%s\","
+                             "\"link_id\":\"l1\",\"logged_in\":%s", at, uid, amb, logged_in ? "true" : "false");
 }
 
+/* A payment recorded by identity's own dashi_identity_record_payment in a step of
+ * the test's own: these tests need "this person has paid" and nothing else, where
+ * an OrderPaid would also run commission and campaign on an order. */
 static void pay(const char *at, const char *uid, const char *order, const char *cart) {
-    dashi_view_reset(view);
-    dashi_ctx ctx = ctx_for(T(at), order, NULL);
+    dashi_ctx ctx;
+    dashi_harness_ctx_begin(h, &ctx, T(at), order);
     dashi_identity_record_payment(&ctx, uid, order, cart, T(at));
-    dashi_writeset ws;
-    dashi_err res = DASHI_OK;
-    char e2[256];
-    dashi_writeset_init(&ws);
-    cr_assert_eq(dashi_view_writeset(view, &ws), DASHI_OK);
-    const dashi_writeset *sets[1] = {&ws};
-    cr_assert_eq(st->ops->apply(st, 1, sets, &res, e2, sizeof(e2)), DASHI_OK, "%s", e2);
-    dashi_writeset_clear(&ws);
-    dashi_view_reset(view);
+    dashi_harness_ctx_end(h, &ctx, true);
 }
 
 static dashi_person_info person(const char *uid) {
     dashi_person_info pi;
-    dashi_ctx ctx = ctx_for(0, "q", NULL);
-    dashi_view_reset(view);
+    dashi_ctx ctx;
+    dashi_harness_ctx_begin(h, &ctx, 0, "q");
     dashi_identity_person(&ctx, uid, &pi);
+    dashi_harness_ctx_end(h, &ctx, false);
     return pi;
 }
 
 static bool same(const char *a, const char *b) {
-    dashi_ctx ctx = ctx_for(0, "q", NULL);
-    dashi_view_reset(view);
-    return dashi_identity_same_person(&ctx, a, b);
+    dashi_ctx ctx;
+    dashi_harness_ctx_begin(h, &ctx, 0, "q");
+    bool yes = dashi_identity_same_person(&ctx, a, b);
+    dashi_harness_ctx_end(h, &ctx, false);
+    return yes;
+}
+
+/* Identity's own queued timers ("sp:"): the engine runs commission too, and an
+ * enrolment queues its month timer. */
+static size_t n_timers(void) {
+    return dashi_harness_timers(h, "sp:");
 }
 
 /* ---- output queries ---- */
 
+static const dashi_event *out(size_t i) {
+    return dashi_harness_output(h, i);
+}
+
 /* The last SamePersonDecision of uid at index >= from, NULL when none. */
 static const dashi_same_person_decision *decision(const char *uid, size_t from) {
-    const dashi_same_person_decision *found = NULL;
-    for (size_t i = from; i < n_outs; i++)
-        if (outs[i].type == DASHI_EV_SAME_PERSON_DECISION && strcmp(outs[i].u.same_person_decision.uid, uid) == 0)
-            found = &outs[i].u.same_person_decision;
-    return found;
+    const dashi_event *ev = dashi_harness_find(h, DASHI_EV_SAME_PERSON_DECISION, from, -1, "uid", uid, NULL);
+    return ev ? &ev->u.same_person_decision : NULL;
 }
 
+/* SamePersonDecisions at index >= from, of uid (NULL: of anyone). */
 static size_t count_decisions(const char *uid, size_t from) {
-    size_t n = 0;
-    for (size_t i = from; i < n_outs; i++)
-        if (outs[i].type == DASHI_EV_SAME_PERSON_DECISION &&
-            (!uid || strcmp(outs[i].u.same_person_decision.uid, uid) == 0))
-            n++;
-    return n;
+    return uid ? dashi_harness_count(h, DASHI_EV_SAME_PERSON_DECISION, from, "uid", uid, NULL)
+               : dashi_harness_count(h, DASHI_EV_SAME_PERSON_DECISION, from, NULL);
 }
 
+/* The first FraudAlert of kind at index >= from, NULL when none. */
 static const dashi_fraud_alert *alert(const char *kind, size_t from) {
-    for (size_t i = from; i < n_outs; i++)
-        if (outs[i].type == DASHI_EV_FRAUD_ALERT && strcmp(outs[i].u.fraud_alert.kind, kind) == 0)
-            return &outs[i].u.fraud_alert;
-    return NULL;
+    const dashi_event *ev = dashi_harness_find(h, DASHI_EV_FRAUD_ALERT, from, 0, "kind", kind, NULL);
+    return ev ? &ev->u.fraud_alert : NULL;
 }
 
+/* FraudAlerts of kind (NULL: of any kind). */
 static size_t count_alerts(const char *kind) {
-    size_t n = 0;
-    for (size_t i = 0; i < n_outs; i++)
-        if (outs[i].type == DASHI_EV_FRAUD_ALERT && (!kind || strcmp(outs[i].u.fraud_alert.kind, kind) == 0))
-            n++;
-    return n;
+    return kind ? dashi_harness_count(h, DASHI_EV_FRAUD_ALERT, 0, "kind", kind, NULL)
+                : dashi_harness_count(h, DASHI_EV_FRAUD_ALERT, 0, NULL);
 }
 
 static bool has_subject(const dashi_fraud_alert *fa, const char *uid) {
@@ -299,44 +183,6 @@ static bool matched(const dashi_same_person_decision *d, int kind) {
         if (d->matched_on[i] == kind)
             return true;
     return false;
-}
-
-/* Everything in the store and every output as one text (for the no-clear-text checks). */
-typedef struct text_buf {
-    char *s;
-    size_t n;
-} text_buf;
-
-static int scan_cb(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
-    text_buf *b = opaque;
-    b->s = realloc(b->s, b->n + key_len + val_len + 3);
-    memcpy(b->s + b->n, key, key_len);
-    b->n += key_len;
-    b->s[b->n++] = '=';
-    memcpy(b->s + b->n, val, val_len);
-    b->n += val_len;
-    b->s[b->n++] = '\n';
-    b->s[b->n] = '\0';
-    return 0;
-}
-
-static char *everything(void) {
-    text_buf b = {calloc(1, 1), 0};
-    char err[128];
-    cr_assert_eq(st->ops->scan(st, "", 0, scan_cb, &b, err, sizeof err), DASHI_OK);
-    dashi_timer *timers = NULL;
-    size_t n = 0;
-    cr_assert_eq(st->ops->timers_due(st, INT64_MAX, 100000, &timers, &n, err, sizeof err), DASHI_OK);
-    for (size_t i = 0; i < n; i++)
-        scan_cb(&b, timers[i].id, strlen(timers[i].id), timers[i].payload ? timers[i].payload : "",
-                timers[i].payload ? timers[i].payload_len : 0);
-    dashi_timers_free(timers, n);
-    for (size_t i = 0; i < n_outs; i++) {
-        char *j = dashi_event_dump(&outs[i]);
-        scan_cb(&b, j, strlen(j), "", 0);
-        free(j);
-    }
-    return b.s;
 }
 
 #define PHONE(v) "{\"kind\":\"PHONE\",\"value\":\"" v "\"}"
@@ -379,7 +225,7 @@ IDENTITY_TEST(new_account_is_a_new_person_with_a_provisional_decision) {
 IDENTITY_TEST(shared_phone_in_two_spellings_links) {
     reg("2022-06-08T10:00:00+08:00", "c1", "[" PHONE("13800000001") "]", NULL);
     reg("2022-06-08T11:00:00+08:00", "c2", "[" PHONE("+86 138-0000-0001") "]", NULL);
-    const dashi_same_person_decision *d2 = decision("c2", 0), *d1 = decision("c1", mark_outs);
+    const dashi_same_person_decision *d2 = decision("c2", 0), *d1 = decision("c1", dashi_harness_mark(h));
     cr_assert_eq(d2->status, DASHI_SP_SAME_PERSON);
     cr_assert_str_eq(d2->person_id, "P-c1");
     cr_assert_eq(d2->n_matched_on, 1);
@@ -423,8 +269,8 @@ IDENTITY_TEST(two_persons_joined_by_one_account_keep_the_oldest_id) {
     cr_assert_str_eq(person("x1").person_id, "P-y1");
     cr_assert_str_eq(person("x2").person_id, "P-y1");
     /* x1 and x2 changed person id: each gets a new decision */
-    cr_assert_str_eq(decision("x1", mark_outs)->person_id, "P-y1");
-    cr_assert_str_eq(decision("x2", mark_outs)->person_id, "P-y1");
+    cr_assert_str_eq(decision("x1", dashi_harness_mark(h))->person_id, "P-y1");
+    cr_assert_str_eq(decision("x2", dashi_harness_mark(h))->person_id, "P-y1");
 }
 
 IDENTITY_TEST(unknown_account_and_payment_before_registration) {
@@ -485,13 +331,13 @@ IDENTITY_TEST(final_at_midnight_link_one_second_before_is_provisional) {
     reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
     reg("2022-06-08T10:00:00+08:00", "b", "[" PHONE("13900000001") "]", NULL);
     verify("2022-06-08T23:59:59+08:00", "b", "[" IDDOC("110105194912310021") "," PHONE("13800000001") "]");
-    const dashi_same_person_decision *d = decision("b", mark_outs);
+    const dashi_same_person_decision *d = decision("b", dashi_harness_mark(h));
     cr_assert_eq(d->status, DASHI_SP_SAME_PERSON);
     cr_assert_not(d->final);
-    advance(T("2022-06-08T23:59:59.999+08:00"));
-    cr_assert_eq(count_decisions(NULL, mark_outs), 2, "nothing fires before 24:00");
-    advance(T("2022-06-09T00:00:00+08:00"));
-    d = decision("b", mark_outs);
+    dashi_harness_advance(h, T("2022-06-08T23:59:59.999+08:00"));
+    cr_assert_eq(count_decisions(NULL, dashi_harness_mark(h)), 2, "nothing fires before 24:00");
+    dashi_harness_advance(h, T("2022-06-09T00:00:00+08:00"));
+    d = decision("b", dashi_harness_mark(h));
     cr_assert_eq(d->status, DASHI_SP_SAME_PERSON);
     cr_assert(d->final);
     cr_assert_eq(d->decided_at, T("2022-06-09T00:00:00+08:00"));
@@ -502,15 +348,15 @@ IDENTITY_TEST(final_at_midnight_link_one_second_before_is_provisional) {
 IDENTITY_TEST(link_at_midnight_comes_after_the_final_decision) {
     reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
     reg("2022-06-08T10:00:00+08:00", "b", "[" PHONE("13900000001") "]", NULL);
-    size_t before = n_outs;
+    size_t before = dashi_harness_n_outputs(h);
     /* the timer due at 24:00 fires before an event stamped 24:00 */
     verify("2022-06-09T00:00:00+08:00", "b", "[" PHONE("13800000001") "]");
     size_t first_b = before;
-    while (!(outs[first_b].type == DASHI_EV_SAME_PERSON_DECISION &&
-             strcmp(outs[first_b].u.same_person_decision.uid, "b") == 0))
+    while (!(out(first_b)->type == DASHI_EV_SAME_PERSON_DECISION &&
+             strcmp(out(first_b)->u.same_person_decision.uid, "b") == 0))
         first_b++;
-    cr_assert_eq(outs[first_b].u.same_person_decision.status, DASHI_SP_NEW_PERSON);
-    cr_assert(outs[first_b].u.same_person_decision.final);
+    cr_assert_eq(out(first_b)->u.same_person_decision.status, DASHI_SP_NEW_PERSON);
+    cr_assert(out(first_b)->u.same_person_decision.final);
     const dashi_same_person_decision *d = decision("b", first_b + 1);
     cr_assert_eq(d->status, DASHI_SP_SAME_PERSON);
     cr_assert(d->final, "a decision after the T+0 day is final");
@@ -518,9 +364,9 @@ IDENTITY_TEST(link_at_midnight_comes_after_the_final_decision) {
 
 IDENTITY_TEST(before_2020_08_21_the_decision_is_t_plus_3) {
     reg("2019-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
-    advance(T("2019-06-11T23:59:59+08:00"));
+    dashi_harness_advance(h, T("2019-06-11T23:59:59+08:00"));
     cr_assert_eq(count_decisions("a", 0), 1);
-    advance(T("2019-06-12T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2019-06-12T00:00:00+08:00"));
     cr_assert_eq(count_decisions("a", 0), 2);
     cr_assert(decision("a", 0)->final);
 }
@@ -528,12 +374,12 @@ IDENTITY_TEST(before_2020_08_21_the_decision_is_t_plus_3) {
 IDENTITY_TEST(decision_ids_are_deterministic_and_unique) {
     reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
     reg("2022-06-08T10:01:00+08:00", "b", "[" PHONE("13800000001") "]", NULL);
-    advance(T("2022-06-10T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-06-10T00:00:00+08:00"));
     char ids[16][32];
     size_t n = 0;
-    for (size_t i = 0; i < n_outs && n < 16; i++)
-        if (outs[i].type == DASHI_EV_SAME_PERSON_DECISION)
-            snprintf(ids[n++], 32, "%s", outs[i].u.same_person_decision.decision_id);
+    for (size_t i = 0; i < dashi_harness_n_outputs(h) && n < 16; i++)
+        if (out(i)->type == DASHI_EV_SAME_PERSON_DECISION)
+            snprintf(ids[n++], 32, "%s", out(i)->u.same_person_decision.decision_id);
     cr_assert_eq(n, 5); /* a prov, b prov, a SAME, a final, b final */
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)
@@ -542,11 +388,11 @@ IDENTITY_TEST(decision_ids_are_deterministic_and_unique) {
     restart();
     reg("2022-06-08T10:00:00+08:00", "a", "[" PHONE("13800000001") "]", NULL);
     reg("2022-06-08T10:01:00+08:00", "b", "[" PHONE("13800000001") "]", NULL);
-    advance(T("2022-06-10T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-06-10T00:00:00+08:00"));
     size_t k = 0;
-    for (size_t i = 0; i < n_outs; i++)
-        if (outs[i].type == DASHI_EV_SAME_PERSON_DECISION)
-            cr_assert_str_eq(outs[i].u.same_person_decision.decision_id, ids[k++]);
+    for (size_t i = 0; i < dashi_harness_n_outputs(h); i++)
+        if (out(i)->type == DASHI_EV_SAME_PERSON_DECISION)
+            cr_assert_str_eq(out(i)->u.same_person_decision.decision_id, ids[k++]);
 }
 
 /* ---- S4: a later link ---- */
@@ -556,11 +402,11 @@ IDENTITY_TEST(id_document_days_later_still_merges) {
     verify("2022-06-08T11:00:00+08:00", "old", "[" IDDOC("11010519491231002X") "]");
     pay("2022-06-08T12:00:00+08:00", "old", "o-old", NULL);
     reg("2022-06-10T10:00:00+08:00", "new", "[" PHONE("13900000001") "]", "amb");
-    advance(T("2022-06-11T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-06-11T00:00:00+08:00"));
     cr_assert(decision("new", 0)->final);
     cr_assert_eq(decision("new", 0)->status, DASHI_SP_NEW_PERSON);
     verify("2022-06-14T15:00:00+08:00", "new", "[" IDDOC("110105 19491231 002x") "]");
-    const dashi_same_person_decision *d = decision("new", mark_outs);
+    const dashi_same_person_decision *d = decision("new", dashi_harness_mark(h));
     cr_assert_not_null(d);
     cr_assert_eq(d->status, DASHI_SP_SAME_PERSON);
     cr_assert(d->final);
@@ -569,7 +415,7 @@ IDENTITY_TEST(id_document_days_later_still_merges) {
     cr_assert_str_eq(d->person_id, "P-old");
     cr_assert(same("old", "new"));
     /* the merged person had paid and holds an account referred by amb: MULTI_ACCOUNT */
-    const dashi_fraud_alert *fa = alert("MULTI_ACCOUNT", mark_outs);
+    const dashi_fraud_alert *fa = alert("MULTI_ACCOUNT", dashi_harness_mark(h));
     cr_assert_not_null(fa);
     cr_assert_str_eq(fa->ambassador_uid, "amb");
     cr_assert(has_subject(fa, "new"));
@@ -581,8 +427,8 @@ IDENTITY_TEST(id_document_days_later_still_merges) {
 
 IDENTITY_TEST(super_node_stops_linking_and_alerts) {
     customize("2022-06-08T00:00:00+08:00");
-    custom.generic_attribute_limit = 3;
-    custom.burst_threshold = 0;
+    custom->generic_attribute_limit = 3;
+    custom->burst_threshold = 0;
     reg("2022-06-08T10:00:00+08:00", "s1", "[" PHONE("4008001234") "]", NULL);
     reg("2022-06-08T10:01:00+08:00", "s2", "[" PHONE("4008001234") "]", NULL);
     reg("2022-06-08T10:02:00+08:00", "s3", "[" PHONE("4008001234") "]", NULL);
@@ -631,9 +477,11 @@ IDENTITY_TEST(blocklist_never_links) {
     cr_assert_eq(decision("b2", 0)->status, DASHI_SP_NEW_PERSON);
     cr_assert_eq(count_alerts(NULL), 0);
     /* a hashed value of a block-listed phone is recognised too */
-    char h[DASHI_HASH_STRLEN], err[128], ids[256];
-    cr_assert_eq(dashi_identity_hash(keys, DASHI_ID_PHONE, "11111111111", false, h, sizeof h, err, sizeof err), DASHI_OK);
-    snprintf(ids, sizeof ids, "[{\"kind\":\"PHONE\",\"value\":\"%s\",\"hashed\":true}]", h);
+    char hash[DASHI_HASH_STRLEN], err[128], ids[256];
+    cr_assert_eq(dashi_identity_hash(dashi_harness_keys(h), DASHI_ID_PHONE, "11111111111", false, hash, sizeof hash,
+                                     err, sizeof err),
+                 DASHI_OK);
+    snprintf(ids, sizeof ids, "[{\"kind\":\"PHONE\",\"value\":\"%s\",\"hashed\":true}]", hash);
     reg("2022-06-08T10:03:00+08:00", "b4", ids, NULL);
     reg("2022-06-08T10:04:00+08:00", "b5", ids, NULL);
     cr_assert_not(same("b4", "b5"));
@@ -641,11 +489,11 @@ IDENTITY_TEST(blocklist_never_links) {
 
 IDENTITY_TEST(kinds_the_rule_set_does_not_link_are_ignored) {
     customize("2022-06-08T00:00:00+08:00");
-    custom.link_kinds[DASHI_ID_DEVICE] = false;
+    custom->link_kinds[DASHI_ID_DEVICE] = false;
     reg("2022-06-08T10:00:00+08:00", "d1", "[" DEVICE("dev-1") "]", NULL);
     reg("2022-06-08T10:01:00+08:00", "d2", "[" DEVICE("dev-1") "]", NULL);
     cr_assert_not(same("d1", "d2"));
-    use_custom = false;
+    uncustomize();
     reg("2022-06-08T10:02:00+08:00", "d3", "[" DEVICE("dev-2") "]", NULL);
     reg("2022-06-08T10:03:00+08:00", "d4", "[" DEVICE("dev-2") "]", NULL);
     cr_assert(same("d3", "d4"));
@@ -662,10 +510,12 @@ IDENTITY_TEST(unusable_values_are_skipped) {
 /* ---- hashed inputs and keys ---- */
 
 IDENTITY_TEST(hashed_inputs_link_with_clear_ones_and_with_each_other) {
-    char h[DASHI_HASH_STRLEN], err[128], ids[512];
-    cr_assert_eq(dashi_identity_hash(keys, DASHI_ID_PHONE, "13800000001", false, h, sizeof h, err, sizeof err), DASHI_OK);
+    char hash[DASHI_HASH_STRLEN], err[128], ids[512];
+    cr_assert_eq(dashi_identity_hash(dashi_harness_keys(h), DASHI_ID_PHONE, "13800000001", false, hash, sizeof hash,
+                                     err, sizeof err),
+                 DASHI_OK);
     reg("2022-06-08T10:00:00+08:00", "h1", "[" PHONE("138 0000 0001") "]", NULL);
-    snprintf(ids, sizeof ids, "[{\"kind\":\"PHONE\",\"value\":\" %s \",\"hashed\":true}]", h);
+    snprintf(ids, sizeof ids, "[{\"kind\":\"PHONE\",\"value\":\" %s \",\"hashed\":true}]", hash);
     reg("2022-06-08T10:01:00+08:00", "h2", ids, NULL);
     cr_assert(same("h1", "h2"), "our own hash form links with the clear value");
     /* a foreign hash form links only with the same foreign value */
@@ -675,7 +525,7 @@ IDENTITY_TEST(hashed_inputs_link_with_clear_ones_and_with_each_other) {
     cr_assert(same("h3", "h4"));
     cr_assert_not(same("h3", "h5"), "the kind is part of the attribute");
     cr_assert(matched(decision("h4", 0), DASHI_ID_ID_DOC));
-    char *all = everything();
+    char *all = dashi_harness_dump(h);
     cr_assert_null(strstr(all, "9f86d081884c7d659a2feaa0c55ad015"), "a foreign hash is stored re-hashed (compact)");
     free(all);
 }
@@ -685,12 +535,12 @@ IDENTITY_TEST(values_stored_before_a_key_rotation_are_found) {
     /* rotate: version 2 becomes current, version 1 stays in the ring */
     char err[128];
     const char *v2 = "another-secret-for-version-2!";
-    cr_assert_eq(dashi_keyring_add(keys, 2, v2, strlen(v2), err, sizeof err), DASHI_OK);
+    cr_assert_eq(dashi_keyring_add(dashi_harness_keys(h), 2, v2, strlen(v2), err, sizeof err), DASHI_OK);
     reg("2022-06-09T10:00:00+08:00", "k2", "[" PHONE("13800000001") "," EMAIL("k2@example.com") "]", NULL);
     cr_assert(same("k1", "k2"));
     reg("2022-06-09T10:01:00+08:00", "k3", "[" EMAIL("k2@example.com") "]", NULL);
     cr_assert(same("k1", "k3"));
-    char *all = everything();
+    char *all = dashi_harness_dump(h);
     cr_assert_not_null(strstr(all, "attr:P1."), "the old phone attribute keeps version 1");
     cr_assert_not_null(strstr(all, "attr:E2."), "a new attribute is stored under version 2");
     cr_assert_null(strstr(all, "attr:P2."));
@@ -703,9 +553,9 @@ IDENTITY_TEST(no_clear_identity_value_in_state_or_outputs) {
     reg("2022-06-08T11:00:00+08:00", "c1", "[" PHONE("13912345678") "," IDDOC("11010519491231002X") "]", "amb");
     verify("2022-06-08T12:00:00+08:00", "c1", "[" IDDOC("11010519491231002X") "," DEVICE("device-abc-777") "]");
     change("2022-06-08T13:00:00+08:00", "c1", "[" EMAIL("other.person@example.com") "]", "[" PHONE("13912345678") "]");
-    advance(T("2022-06-10T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-06-10T00:00:00+08:00"));
     cr_assert_gt(count_alerts("SELF_REFERRAL"), 0);
-    char *all = everything();
+    char *all = dashi_harness_dump(h);
     static const char *const clear[] = {"13912345678", "912345678", "amb.person", "ambperson", "Amb.Person",
                                         "11010519491231002", "device-abc", "other.person", "example.com",
                                         "gmail"};
@@ -773,7 +623,7 @@ IDENTITY_TEST(unrelated_customer_raises_nothing) {
     enroll("2022-06-01T09:05:00+08:00", "amb1");
     reg("2022-06-08T10:00:00+08:00", "cust1", "[" PHONE("13800000001") "]", "amb1");
     visit("2022-06-09T10:00:00+08:00", "cust1", "amb1", true);
-    advance(T("2022-06-20T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-06-20T00:00:00+08:00"));
     cr_assert_eq(count_alerts(NULL), 0);
     cr_assert_eq(decision("cust1", 0)->status, DASHI_SP_NEW_PERSON);
 }
@@ -784,7 +634,7 @@ IDENTITY_TEST(ambassador_changing_identity_into_the_buyer) {
     reg("2022-06-08T10:00:00+08:00", "buyer", "[" PHONE("13800000001") "]", "amb1");
     pay("2022-06-09T10:00:00+08:00", "buyer", "o1", NULL);
     change("2022-06-15T10:00:00+08:00", "amb1", "[" PHONE("13800000001") "]", "[" PHONE("13900000001") "]");
-    const dashi_fraud_alert *fa = alert("IDENTITY_CHANGE_TO_BUYER", mark_outs);
+    const dashi_fraud_alert *fa = alert("IDENTITY_CHANGE_TO_BUYER", dashi_harness_mark(h));
     cr_assert_not_null(fa);
     cr_assert_eq(fa->severity, DASHI_SEV_HIGH);
     cr_assert_str_eq(fa->ambassador_uid, "amb1");
@@ -799,7 +649,7 @@ IDENTITY_TEST(buyer_linking_to_the_ambassador_later_is_self_referral) {
     enroll("2022-06-01T09:05:00+08:00", "amb1");
     reg("2022-06-08T10:00:00+08:00", "buyer", "[" PHONE("13800000001") "]", "amb1");
     verify("2022-06-12T10:00:00+08:00", "buyer", "[" IDDOC("110105194912310021") "]");
-    const dashi_fraud_alert *fa = alert("SELF_REFERRAL", mark_outs);
+    const dashi_fraud_alert *fa = alert("SELF_REFERRAL", dashi_harness_mark(h));
     cr_assert_not_null(fa);
     cr_assert_str_eq(evidence(fa, "found"), "LATE_LINK");
     cr_assert_null(alert("IDENTITY_CHANGE_TO_BUYER", 0));
@@ -902,15 +752,16 @@ IDENTITY_TEST_WITH(merging_two_large_persons, .timeout = 120) {
     cr_assert(same("a0", "b0"));
     cr_assert(same("join", mid_b));
     /* union by size: about n account records rewritten, not 2n */
-    cr_assert_lt(last_ws_ops, (size_t)n + 20, "write set of the merge: %zu ops", last_ws_ops);
-    cr_assert_gt(last_ws_ops, (size_t)n);
+    size_t ops = dashi_harness_step_ops(h);
+    cr_assert_lt(ops, (size_t)n + 20, "write set of the merge: %zu ops", ops);
+    cr_assert_gt(ops, (size_t)n);
     /* the person whose founding account registered first keeps its id */
     cr_assert_str_eq(person("b17").person_id, "P-a0");
     cr_assert_str_eq(person("join").person_id, "P-a0");
     /* b's accounts changed person id: one decision each; a's did not */
-    cr_assert_eq(count_decisions(NULL, mark_outs), (size_t)n + 1);
-    cr_assert_eq(count_decisions("a7", mark_outs), 0);
-    cr_assert_str_eq(decision("b7", mark_outs)->person_id, "P-a0");
+    cr_assert_eq(count_decisions(NULL, dashi_harness_mark(h)), (size_t)n + 1);
+    cr_assert_eq(count_decisions("a7", dashi_harness_mark(h)), 0);
+    cr_assert_str_eq(decision("b7", dashi_harness_mark(h))->person_id, "P-a0");
 }
 
 IDENTITY_TEST(an_older_account_renames_a_large_person) {
@@ -918,9 +769,9 @@ IDENTITY_TEST(an_older_account_renames_a_large_person) {
     chain("m", 50, 2);
     change("2022-06-08T05:00:00+08:00", "first", "[" EMAIL("m10@x.example") "]", "[]");
     cr_assert_str_eq(person("m49").person_id, "P-first");
-    cr_assert_eq(count_decisions(NULL, mark_outs), 51);
+    cr_assert_eq(count_decisions(NULL, dashi_harness_mark(h)), 51);
     /* the singleton moves; the 50 accounts are rewritten only for their new decision */
-    cr_assert_lt(last_ws_ops, 50 + 6, "%zu ops", last_ws_ops);
+    cr_assert_lt(dashi_harness_step_ops(h), 50 + 6, "%zu ops", dashi_harness_step_ops(h));
 }
 
 /* ---- compactness ---- */
@@ -949,9 +800,10 @@ IDENTITY_TEST(state_stays_compact_per_account) {
         snprintf(ids, sizeof ids, "[{\"kind\":\"PHONE\",\"value\":\"138%08d\"}]", i / 2);
         reg(at, uid, ids, NULL);
     }
-    advance(T("2022-06-09T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-06-09T00:00:00+08:00"));
     size_acc acct = {0, 0}, attr = {0, 0};
     char err[128];
+    dashi_state *st = dashi_harness_state(h);
     cr_assert_eq(st->ops->scan(st, "acct:", 5, size_cb, &acct, err, sizeof err), DASHI_OK);
     cr_assert_eq(st->ops->scan(st, "attr:", 5, size_cb, &attr, err, sizeof err), DASHI_OK);
     size_t per_account = (acct.bytes + attr.bytes) / 200;
@@ -969,7 +821,7 @@ IDENTITY_TEST(account_seen_before_its_registration_still_gets_a_t0_day) {
     const dashi_same_person_decision *d = decision("amb1", 0);
     cr_assert_not_null(d);
     cr_assert_not(d->final);
-    advance(T("2022-06-09T00:00:00+08:00"));
+    dashi_harness_advance(h, T("2022-06-09T00:00:00+08:00"));
     cr_assert(decision("amb1", 0)->final);
     cr_assert_eq(count_decisions("amb1", 0), 2);
     /* a registration delivered twice under another event id changes nothing */

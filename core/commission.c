@@ -27,7 +27,12 @@
  *                    first, notes (reasons a commissioned outcome carries), reasons
  *                    (of a rejection or cancellation), nu_month/nu_person/nu_paid
  *                    (its contribution to the tier count), installments, alerted.
- *   cm:ambassadors   {"uids": [...]} every enrolled ambassador, for the month timer.
+ *   cm:ambassadors   {"uids": [...], "c": n} every enrolled ambassador in enrolment
+ *                    order, for the month timer: the first AMB_INDEX_CHUNK uids here,
+ *                    the next ones in "cm:ambassadors:1".."cm:ambassadors:<n>"
+ *                    (AMB_INDEX_CHUNK each; "c" absent: none), so an enrolment rewrites
+ *                    one short record, not a list of every ambassador (which made
+ *                    enrolments quadratic in bytes read and written).
  *
  * Timers: "cm:review:<order_id>" at the end of the review (C8), "cm:month:YYYY-MM"
  * at 00:00 CST of each month (T3; the next is scheduled when one fires).
@@ -45,6 +50,7 @@
 #define FEN_PER_RMB 100  /* unit definitions, not rules: 1 RMB = 100 fen, */
 #define BP_WHOLE 10000   /* 100% = 10,000 basis points */
 #define MAX_CODES 12
+#define AMB_INDEX_CHUNK 256 /* uids per record of the ambassador index (cm:ambassadors) */
 
 typedef struct codes {
     const char *v[MAX_CODES];
@@ -380,11 +386,50 @@ static void prune_months(dashi_ctx *ctx, json_t *amb) {
     }
 }
 
+/* The ambassador index, record c: "cm:ambassadors" (c = 0), "cm:ambassadors:<c>". */
+static const json_t *amb_index_get(dashi_ctx *ctx, int64_t c) {
+    return c ? dashi_view_getf(ctx->view, "cm:ambassadors:%lld", (long long)c)
+             : dashi_view_get(ctx->view, "cm:ambassadors");
+}
+
+/* Every enrolled ambassador, in enrolment order (strv_free them). */
+static char **amb_index_read(dashi_ctx *ctx, size_t *n) {
+    int64_t chunks = jint(amb_index_get(ctx, 0), "c", 0);
+    size_t total = 0, k = 0;
+    char **out;
+    for (int64_t c = 0; c <= chunks; c++)
+        total += json_array_size(json_object_get(amb_index_get(ctx, c), "uids"));
+    out = calloc(total ? total : 1, sizeof(*out));
+    for (int64_t c = 0; out && c <= chunks; c++) {
+        const json_t *arr = json_object_get(amb_index_get(ctx, c), "uids");
+        for (size_t i = 0; i < json_array_size(arr) && k < total; i++)
+            if (json_is_string(json_array_get(arr, i)))
+                out[k++] = dashi_strdup(json_string_value(json_array_get(arr, i)));
+    }
+    *n = k;
+    return out;
+}
+
+/* Append uid to the last record of the ambassador index, or to a new one when that is full. */
+static void amb_index_add(dashi_ctx *ctx, const char *uid) {
+    int64_t chunks = jint(amb_index_get(ctx, 0), "c", 0);
+    json_t *last = chunks ? dashi_view_editf(ctx->view, "cm:ambassadors:%lld", (long long)chunks)
+                          : dashi_view_edit(ctx->view, "cm:ambassadors");
+    if (last && json_array_size(json_object_get(last, "uids")) >= AMB_INDEX_CHUNK) {
+        json_t *head = dashi_view_edit(ctx->view, "cm:ambassadors");
+        if (head)
+            set_int(head, "c", chunks + 1);
+        last = dashi_view_editf(ctx->view, "cm:ambassadors:%lld", (long long)(chunks + 1));
+    }
+    if (last)
+        arr_add_unique(jarr(last, "uids"), uid);
+}
+
 static void month_start(dashi_ctx *ctx) {
     char month[16];
     size_t n = 0;
     dashi_cst_month_str(ctx->now, month);
-    char **uids = arr_copy(json_object_get(dashi_view_get(ctx->view, "cm:ambassadors"), "uids"), &n);
+    char **uids = amb_index_read(ctx, &n);
     for (size_t i = 0; i < n; i++) {
         json_t *amb = dashi_view_editf(ctx->view, "amb:%s", uids[i]);
         if (!amb || strcmp(jstr0(amb, "tier_month"), month) == 0)
@@ -416,9 +461,7 @@ static void on_enrolled(dashi_ctx *ctx, const dashi_ambassador_enrolled *e) {
     set_int(amb, "tier_basis", 0);
     if (!ctx->set->awakening && jint(amb, "awakened_at", DASHI_TIME_NONE) == DASHI_TIME_NONE)
         set_int(amb, "awakened_at", ctx->now); /* P2 not yet in force: yunqi redeemable as they come */
-    json_t *idx = dashi_view_edit(ctx->view, "cm:ambassadors");
-    if (idx)
-        arr_add_unique(jarr(idx, "uids"), e->uid);
+    amb_index_add(ctx, e->uid);
     emit_tier(ctx, e->uid, month, tier, 0);
     schedule_month(ctx, dashi_cst_month_add(ctx->now, 1));
 }

@@ -3,10 +3,12 @@
  * Output ids must be the same on every replay of the same inputs (EVENTS.md), so
  * they are digests of what caused them, never counters or clocks: SHA-256 over the
  * parts separated by NUL bytes, 64 bits of it in hex — collisions need ~4e9 outputs
- * of one prefix before they become likely.
+ * of one prefix before they become likely. The SHA-256 implementation is fetched
+ * from OpenSSL once per process (pthread_once), not implicitly on every digest.
  */
 #include "core/ctx.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,13 +31,22 @@ void dashi_ctx_emit(dashi_ctx *ctx, dashi_event *ev) {
     ev->type = type;
 }
 
+static EVP_MD *sha256;             /* fetched once: an implicit fetch per digest costs more than the hash */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void) {
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL); /* kept for the process's life */
+}
+
 char *dashi_ctx_make_id(char *buf, size_t size, const char *prefix, const char *const *parts, size_t n_parts) {
+    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     EVP_MD_CTX *h = EVP_MD_CTX_new();
+    pthread_once(&sha256_once, sha256_fetch);
     if (!h)
         abort();
-    EVP_DigestInit_ex(h, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(h, sha256 ? sha256 : EVP_sha256(), NULL);
     for (size_t i = 0; i < n_parts; i++) {
         const char *p = parts[i] ? parts[i] : "";
         EVP_DigestUpdate(h, p, strlen(p) + 1); /* include the NUL as separator */
@@ -43,8 +54,11 @@ char *dashi_ctx_make_id(char *buf, size_t size, const char *prefix, const char *
     EVP_DigestFinal_ex(h, md, &md_len);
     EVP_MD_CTX_free(h);
     int n = snprintf(buf, size, "%s-", prefix);
-    for (int i = 0; i < 8 && n >= 0 && (size_t)n + 2 < size; i++)
-        n += snprintf(buf + n, size - (size_t)n, "%02x", md[i]);
+    for (int i = 0; i < 8 && n >= 0 && (size_t)n + 2 < size; i++) { /* what "%02x" per byte writes */
+        buf[n++] = hex[md[i] >> 4];
+        buf[n++] = hex[md[i] & 15];
+        buf[n] = '\0';
+    }
     return buf;
 }
 

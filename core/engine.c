@@ -10,7 +10,10 @@
  * after a step that scheduled new timers the queue is read again, so a timer a
  * handler adds for an earlier instant still fires in order. Handlers return
  * DASHI_ERR_INVALID for input that breaks a rule of EVENTS.md; the step is then
- * dropped whole, so bad input changes nothing.
+ * dropped whole, so bad input changes nothing. The marker is read from the store
+ * directly, not through the view: each is read once and written once, so it would
+ * only push records that are read again out of the view's cache. Its value is
+ * written as the text json_dumps gives {"d": digest, "t": time}.
  */
 #include "core/engine.h"
 
@@ -91,22 +94,55 @@ static void ctx_free_outputs(dashi_ctx *ctx) {
     ctx->n_outputs = ctx->cap_outputs = 0;
 }
 
+/* The de-duplication marker of event id, read from the store itself: markers are
+ * written once and read once, so they would only crowd the view's cache. *digest
+ * gets its "d" (a malloc'ed copy; NULL when the marker is absent or has none). */
+static dashi_err marker_read(dashi_engine *e, const char *id, bool *present, char **digest, char *errstr,
+                             size_t errstr_size) {
+    char key[512];
+    dashi_bytes k = {key, 0}, v = {NULL, 0};
+    json_t *mark = NULL;
+    json_error_t jerr;
+    dashi_err err;
+
+    *present = false;
+    *digest = NULL;
+    snprintf(key, sizeof(key), "ev:%s", id);
+    k.len = strlen(key);
+    if ((err = e->state->ops->mget(e->state, 1, &k, &v, errstr, errstr_size)) != DASHI_OK || !v.data)
+        goto out;
+    *present = true;
+    if (!(mark = json_loadb(v.data, v.len, 0, &jerr))) {
+        err = dashi_errf(DASHI_ERR_BACKEND, errstr, errstr_size, "view: record %.100s is not JSON: %s", key,
+                         jerr.text);
+        goto out;
+    }
+    if (json_string_value(json_object_get(mark, "d")) &&
+        !(*digest = strdup(json_string_value(json_object_get(mark, "d")))))
+        err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "engine: out of memory");
+out:
+    json_decref(mark);
+    free(v.data);
+    return err;
+}
+
 /* Is the de-duplication marker of event id in the store? */
 static bool marker_present(dashi_engine *e, const char *id) {
-    char key[512];
-    snprintf(key, sizeof(key), "ev:%s", id);
-    dashi_bytes k = {key, strlen(key)}, v = {NULL, 0};
-    bool present = e->state->ops->mget(e->state, 1, &k, &v, NULL, 0) == DASHI_OK && v.data;
-    free(v.data);
-    return present;
+    bool present = false;
+    char *digest = NULL;
+    dashi_err err = marker_read(e, id, &present, &digest, NULL, 0);
+    free(digest);
+    return err == DASHI_OK && present;
 }
 
 /* Commit the view (plus the extra ops already in e->ws) and emit outputs.
- * *stop is set when the emit callback asked to stop. */
+ * *stop is set when the emit callback asked to stop; *timers_added (may be NULL)
+ * when the view's changes schedule a timer. */
 static dashi_err commit_step(dashi_engine *e, dashi_ctx *ctx, dashi_emit_fn emit, void *opaque, int *stop,
-                             char *errstr, size_t errstr_size) {
+                             bool *timers_added, char *errstr, size_t errstr_size) {
     const char *msg = NULL;
     dashi_err err = dashi_view_error(e->view, &msg), result = DASHI_OK;
+    size_t first = e->ws.n;
     if (err != DASHI_OK) {
         dashi_errf(err, errstr, errstr_size, "%s", msg);
         goto out;
@@ -115,6 +151,8 @@ static dashi_err commit_step(dashi_engine *e, dashi_ctx *ctx, dashi_emit_fn emit
         dashi_errf(err, errstr, errstr_size, "engine: cannot build write set: %s", dashi_err_str(err));
         goto out;
     }
+    for (size_t k = first; timers_added && k < e->ws.n; k++)
+        *timers_added |= e->ws.ops[k].kind == DASHI_WS_TIMER_ADD;
     if (e->hook && (err = e->hook(e->hook_opaque, ctx, &e->ws)) != DASHI_OK) {
         dashi_errf(err, errstr, errstr_size, "engine: step hook refused %s: %s", ctx->cause, dashi_err_str(err));
         goto out;
@@ -185,17 +223,9 @@ dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn 
             else
                 dashi_errf(err, errstr, errstr_size, "timer %s: %s", timers[i].id,
                            ctx.error[0] ? ctx.error : dashi_err_str(err));
-            bool added = false;
-            if (err == DASHI_OK) {
-                /* did the handler schedule anything? then the queue order may have changed */
-                dashi_writeset probe;
-                dashi_writeset_init(&probe);
-                if (dashi_view_writeset(e->view, &probe) == DASHI_OK)
-                    for (size_t k = 0; k < probe.n; k++)
-                        added |= probe.ops[k].kind == DASHI_WS_TIMER_ADD;
-                dashi_writeset_clear(&probe);
-                err = commit_step(e, &ctx, emit, opaque, &stop, errstr, errstr_size);
-            }
+            bool added = false; /* did the handler schedule anything? then the queue order may have changed */
+            if (err == DASHI_OK)
+                err = commit_step(e, &ctx, emit, opaque, &stop, &added, errstr, errstr_size);
             dashi_writeset_clear(&e->ws);
             ctx_free_outputs(&ctx);
             if (err != DASHI_OK)
@@ -225,8 +255,9 @@ dashi_err dashi_engine_process(dashi_engine *e, const dashi_event *ev, dashi_emi
                                char *errstr, size_t errstr_size) {
     dashi_err err = DASHI_OK;
     dashi_ctx ctx;
-    char marker[512], digest[40];
-    int stop = 0;
+    char marker[512], digest[40], mtext[96], *prev = NULL;
+    bool seen = false;
+    int stop = 0, mlen;
     memset(&ctx, 0, sizeof(ctx));
     if (!dashi_event_type_is_input(ev->type)) {
         err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s is an output event, not an input",
@@ -241,9 +272,9 @@ dashi_err dashi_engine_process(dashi_engine *e, const dashi_event *ev, dashi_emi
     dashi_view_reset(e->view);
     snprintf(marker, sizeof(marker), "ev:%s", id);
     event_digest(ev, digest, sizeof(digest));
-    const json_t *seen = dashi_view_get(e->view, marker);
+    if ((err = marker_read(e, id, &seen, &prev, errstr, errstr_size)) != DASHI_OK)
+        goto out;
     if (seen) {
-        const char *prev = json_string_value(json_object_get(seen, "d"));
         if (prev && strcmp(prev, digest) != 0)
             err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
                              "event_id %s was already used by an event with different content", id);
@@ -263,24 +294,19 @@ dashi_err dashi_engine_process(dashi_engine *e, const dashi_event *ev, dashi_emi
             dashi_errf(err, errstr, errstr_size, "%s", ctx.error[0] ? ctx.error : dashi_err_str(err));
         goto out;
     }
-    json_t *mark = json_pack("{s:s,s:I}", "d", digest, "t", (json_int_t)t);
-    char *mtext = json_dumps(mark, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(mark);
-    if (!mtext) {
-        err = DASHI_ERR_NOMEM;
-        goto out;
-    }
+    /* what json_dumps(COMPACT|SORT_KEYS) makes of {"d": digest, "t": t}: the digest is "d-" + hex */
+    mlen = snprintf(mtext, sizeof(mtext), "{\"d\":\"%s\",\"t\":%lld}", digest, (long long)t);
     err = dashi_writeset_add(&e->ws, DASHI_WS_CHECK_ABSENT, marker, strlen(marker), NULL, 0, 0);
     if (err == DASHI_OK)
-        err = dashi_writeset_add(&e->ws, DASHI_WS_PUT, marker, strlen(marker), mtext, strlen(mtext), 0);
-    free(mtext);
+        err = dashi_writeset_add(&e->ws, DASHI_WS_PUT, marker, strlen(marker), mtext, (size_t)mlen, 0);
     if (err == DASHI_OK)
-        err = commit_step(e, &ctx, emit, opaque, &stop, errstr, errstr_size);
+        err = commit_step(e, &ctx, emit, opaque, &stop, NULL, errstr, errstr_size);
     if (err == DASHI_OK)
         e->stats.events++;
     else if (err == DASHI_ERR_DUPLICATE)
         e->stats.duplicates++;
 out:
+    free(prev);
     dashi_writeset_clear(&e->ws);
     ctx_free_outputs(&ctx);
     dashi_view_reset(e->view);

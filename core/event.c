@@ -6,8 +6,12 @@
  * checks on the built struct, shared with the Avro decoder), record_to_json,
  * record_copy and dashi_record_clear. Adding a field to an event is one table row.
  * Errors name the field path ("items[0].paid_amount: ...") so a dead-lettered record
- * says exactly what was wrong with it. Nothing here allocates through aborting
- * helpers except dashi_strdup, whose contract says so.
+ * says exactly what was wrong with it; the paths are built without printf, since
+ * every field of every event read gets one. dashi_event_dump writes the text
+ * straight from the struct (record_write), byte for byte what jansson writes of
+ * record_to_json's tree, because it runs for every output and every input's
+ * de-duplication digest. Nothing here allocates through aborting helpers except
+ * dashi_strdup, whose contract says so.
  */
 #include "core/event.h"
 
@@ -393,17 +397,46 @@ const char *dashi_event_topic(dashi_event_type t) {
 #define FIELD_COUNT(rec, f) (*(size_t *)((char *)(rec) + (f)->count_offset))
 #define CFIELD_COUNT(rec, f) (*(const size_t *)((const char *)(rec) + (f)->count_offset))
 
+/* Append s to the path out[0..*n), cut where snprintf would cut it (out_size > 0).
+ * Paths are built for every field of every event read, only to name a bad one, so
+ * this avoids printf. */
+static void path_put(char *out, size_t out_size, size_t *n, const char *s) {
+    size_t len = strlen(s), room = out_size - 1 - *n;
+    if (len > room)
+        len = room; /* a longer path is cut at out_size: still names the field's start */
+    memcpy(out + *n, s, len);
+    *n += len;
+    out[*n] = '\0';
+}
+
 char *dashi_path_join(char *out, size_t out_size, const char *prefix, const char *name) {
-    int n = prefix && *prefix ? snprintf(out, out_size, "%s.%s", prefix, name)
-                              : snprintf(out, out_size, "%s", name);
-    if (n < 0 && out_size)
-        out[0] = '\0'; /* a longer path is cut at out_size: still names the field's start */
+    size_t n = 0;
+    if (!out_size)
+        return out;
+    out[0] = '\0';
+    if (prefix && *prefix) {
+        path_put(out, out_size, &n, prefix);
+        path_put(out, out_size, &n, ".");
+    }
+    path_put(out, out_size, &n, name);
     return out;
 }
 
 static char *path_index(char *out, size_t out_size, const char *prefix, size_t i) {
-    if (snprintf(out, out_size, "%s[%zu]", prefix, i) < 0 && out_size)
-        out[0] = '\0';
+    char digits[24];
+    size_t d = sizeof(digits) - 1, n = 0;
+    if (!out_size)
+        return out;
+    digits[d] = '\0';
+    do {
+        digits[--d] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i);
+    out[0] = '\0';
+    path_put(out, out_size, &n, prefix);
+    path_put(out, out_size, &n, "[");
+    path_put(out, out_size, &n, digits + d);
+    path_put(out, out_size, &n, "]");
     return out;
 }
 
@@ -1433,9 +1466,258 @@ json_t *dashi_event_to_json(const dashi_event *ev) {
     return record_to_json(d, &ev->u, obj);
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* JSON text out                                                                      */
+/* ---------------------------------------------------------------------------------- */
+
+/* dashi_event_dump writes the text of json_dumps(dashi_event_to_json(ev), JSON_COMPACT |
+ * JSON_PRESERVE_ORDER) straight from the struct, without building the JSON tree: it
+ * runs for every output and every input's de-duplication digest. The same walk as
+ * record_to_json, byte for byte: the same fields left out, strings escaped as
+ * jansson does ('"', '\\' and control characters; \u00XX in upper-case hex for those
+ * without a short form), a map key given twice keeps its first place and its last
+ * value, and a string that is not UTF-8 fails the whole dump (json_string refuses
+ * it). tests/test_differential.c compares the two paths. */
+
+typedef struct text_buf {
+    char *p; /* owned; NUL-terminated */
+    size_t len, cap;
+    int failed; /* out of memory, or a string jansson would refuse */
+} text_buf;
+
+/* Room for n more bytes and the NUL; 0 (and failed) when there is none. */
+static int tb_room(text_buf *b, size_t n) {
+    if (b->failed)
+        return 0;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = 1;
+            return 0;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    return 1;
+}
+
+static void tb_put(text_buf *b, const char *s, size_t n) {
+    if (!tb_room(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void tb_string(text_buf *b, const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    int utf8_checked = 0;
+    char *p;
+    if (!tb_room(b, n * 6 + 2)) /* every byte escaped as \u00XX at worst */
+        return;
+    p = b->p + b->len;
+    *p++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            if (c >= 0x80 && !utf8_checked) { /* the rest of s, once: bytes before i are ASCII */
+                b->failed |= !dashi_utf8_valid(s + i, n - i);
+                utf8_checked = 1;
+            }
+            *p++ = (char)c;
+            continue;
+        }
+        *p++ = '\\';
+        switch (c) {
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\b': *p++ = 'b'; break;
+        case '\f': *p++ = 'f'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+            memcpy(p, "u00", 3);
+            p[3] = hex[c >> 4];
+            p[4] = hex[c & 15];
+            p += 5;
+        }
+    }
+    *p++ = '"';
+    *p = '\0';
+    b->len = (size_t)(p - b->p);
+}
+
+static void tb_int(text_buf *b, int64_t v) {
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    tb_put(b, tmp + i, sizeof(tmp) - i);
+}
+
+/* '"name":' — a separator first unless it is the object's first member. */
+static void tb_key(text_buf *b, const char *name, int *first) {
+    if (!*first)
+        tb_put(b, ",", 1);
+    *first = 0;
+    tb_string(b, name);
+    tb_put(b, ":", 1);
+}
+
+static void record_write(text_buf *b, const dashi_record_desc *d, const void *rec, int first);
+
+/* A map as record_to_json builds it with json_object_set_new: members without a key
+ * are left out, and a repeated key keeps its first place with its last value. */
+static void map_write(text_buf *b, const dashi_kv *a, size_t n) {
+    int first = 1;
+    tb_put(b, "{", 1);
+    for (size_t k = 0; a && k < n; k++) {
+        size_t last = k, j;
+        if (!a[k].key)
+            continue;
+        for (j = 0; j < k && !(a[j].key && strcmp(a[j].key, a[k].key) == 0); j++)
+            ;
+        if (j < k)
+            continue; /* written at its first place */
+        for (j = k + 1; j < n; j++)
+            if (a[j].key && strcmp(a[j].key, a[k].key) == 0)
+                last = j;
+        tb_key(b, a[k].key, &first);
+        tb_string(b, a[last].value ? a[last].value : "");
+    }
+    tb_put(b, "}", 1);
+}
+
+/* Field f of rec as field_to_json makes it, after its key; nothing when it is left out. */
+static void field_write(text_buf *b, const dashi_field_desc *f, const void *rec, int *first) {
+    const void *p = CFIELD_PTR(rec, f);
+    char tbuf[DASHI_TIME_STRLEN];
+    const char *name;
+
+    switch (f->kind) {
+    case DASHI_FK_STRING:
+        if (*(char *const *)p) {
+            tb_key(b, f->name, first);
+            tb_string(b, *(char *const *)p);
+        }
+        break;
+    case DASHI_FK_TIME: {
+        dashi_time t = *(const dashi_time *)p;
+        if (t == DASHI_TIME_NONE)
+            break;
+        tb_key(b, f->name, first);
+        if (t < dashi_event_time_min() || t > dashi_event_time_max())
+            tb_int(b, t); /* as time_to_json */
+        else
+            tb_string(b, dashi_time_format(t, tbuf));
+        break;
+    }
+    case DASHI_FK_INT: {
+        int64_t v = *(const int64_t *)p;
+        if (v == DASHI_INT_NONE && (f->flags & DASHI_FF_OPTIONAL))
+            break;
+        tb_key(b, f->name, first);
+        tb_int(b, v);
+        break;
+    }
+    case DASHI_FK_BOOL:
+        tb_key(b, f->name, first);
+        tb_put(b, *(const bool *)p ? "true" : "false", *(const bool *)p ? 4 : 5);
+        break;
+    case DASHI_FK_ENUM:
+        if ((name = dashi_enum_name(f->enum_kind, *(const int *)p)) != NULL) {
+            tb_key(b, f->name, first);
+            tb_string(b, name);
+        }
+        break;
+    case DASHI_FK_STRUCT_PTR:
+        if (*(void *const *)p) {
+            tb_key(b, f->name, first);
+            tb_put(b, "{", 1);
+            record_write(b, f->sub, *(void *const *)p, 1);
+        }
+        break;
+    case DASHI_FK_STRUCT_ARRAY: {
+        const char *a = *(char *const *)p;
+        size_t n = CFIELD_COUNT(rec, f);
+        tb_key(b, f->name, first);
+        tb_put(b, "[", 1);
+        for (size_t k = 0; a && k < n; k++) {
+            tb_put(b, k ? ",{" : "{", k ? 2 : 1);
+            record_write(b, f->sub, a + k * f->sub->size, 1);
+        }
+        tb_put(b, "]", 1);
+        break;
+    }
+    case DASHI_FK_STRING_ARRAY: {
+        char *const *a = *(char **const *)p;
+        size_t n = CFIELD_COUNT(rec, f);
+        tb_key(b, f->name, first);
+        tb_put(b, "[", 1);
+        for (size_t k = 0; a && k < n; k++) {
+            if (k)
+                tb_put(b, ",", 1);
+            tb_string(b, a[k] ? a[k] : "");
+        }
+        tb_put(b, "]", 1);
+        break;
+    }
+    case DASHI_FK_ENUM_ARRAY: {
+        const int *a = *(int *const *)p;
+        size_t n = CFIELD_COUNT(rec, f);
+        int none = 1;
+        tb_key(b, f->name, first);
+        tb_put(b, "[", 1);
+        for (size_t k = 0; a && k < n; k++)
+            if ((name = dashi_enum_name(f->enum_kind, a[k])) != NULL) {
+                if (!none)
+                    tb_put(b, ",", 1);
+                none = 0;
+                tb_string(b, name);
+            }
+        tb_put(b, "]", 1);
+        break;
+    }
+    case DASHI_FK_STRING_MAP:
+        tb_key(b, f->name, first);
+        map_write(b, *(dashi_kv *const *)p, CFIELD_COUNT(rec, f));
+        break;
+    }
+}
+
+/* rec's fields and the closing brace of an object already opened; first: no member
+ * written yet. */
+static void record_write(text_buf *b, const dashi_record_desc *d, const void *rec, int first) {
+    for (size_t i = 0; i < d->n_fields && !b->failed; i++)
+        field_write(b, &d->fields[i], rec, &first);
+    tb_put(b, "}", 1);
+}
+
 char *dashi_event_dump(const dashi_event *ev) {
-    json_t *obj = dashi_event_to_json(ev);
-    char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(obj);
-    return text;
+    const dashi_record_desc *d = ev ? dashi_event_desc(ev->type) : NULL;
+    text_buf b = {0};
+    int first = 1;
+
+    if (!d)
+        goto out;
+    tb_put(&b, "{", 1);
+    tb_key(&b, "type", &first);
+    tb_string(&b, d->name);
+    record_write(&b, d, &ev->u, first);
+out:
+    if (b.failed) {
+        free(b.p);
+        b.p = NULL;
+    }
+    return b.p;
 }

@@ -1,11 +1,36 @@
 /* view.c — per-step cache of records over the state ops table, and the write set that commits it.
  *
- * Entries live in a small open-addressing hash table keyed by the record key; a
- * step touches tens of keys (hundreds when two large persons merge), so the table
- * grows by doubling and is emptied at each reset. Each entry remembers whether it
- * was loaded from the store, whether the step changed it, and its JSON value
- * (NULL = absent). Writes are serialized at commit with JSON_COMPACT|JSON_SORT_KEYS
- * so both back ends hold byte-identical records for the same history.
+ * The view keeps the records it has seen across steps, so the rules code pays for a
+ * JSON parse only when a record's bytes changed, not on every read. Each entry holds
+ * the bytes the store returned (or was sent) for its key, "raw", and the JSON tree
+ * parsed from exactly those bytes. The first read of a key in a step still asks the
+ * store (one mget, as before): equal bytes reuse the tree, other bytes are parsed
+ * again. So the cache never answers differently from the store, whoever else wrote
+ * to it (a pipeline's hook, a second instance, a test); it only saves the parse.
+ *
+ * The invariant "tree == parse(raw)" between steps is kept like this:
+ *   - a step that is reset without dashi_view_committed() (dropped, failed, or a
+ *     caller that applies the write set itself) forgets every record it edited;
+ *   - at commit an edited record's tree is made what a parse of its dump gives: the
+ *     keys of every object re-inserted in dump order when they are not (a parse
+ *     keeps text order, the dump sorts; handlers may iterate objects). When that
+ *     cannot hold — a node shared with another tree (an edit through one record
+ *     would change the other), a NUL in a string or key, a root that is not an
+ *     object or array (a load refuses those) — the step's records are forgotten and
+ *     the next read parses them again.
+ * Records read-only in a step are never changed by it (the API hands them out const).
+ *
+ * Entries live in a chained hash table (FNV-1a) and on an LRU list; at each reset
+ * the least recently used are dropped while the cache holds more than
+ * VIEW_CACHE_ENTRIES records or VIEW_CACHE_BYTES bytes of keys and raw values, so
+ * memory stays bounded whatever the store's size (a step itself may touch more;
+ * its entries are pinned until it ends). The step's entries are also on a "touched"
+ * list, so reset, write set and commit cost what the step touched, not the cache
+ * size. Records are written as json_dumps(JSON_COMPACT | JSON_SORT_KEYS) writes
+ * them (by a writer of its own, see "serialization"), so both back ends hold
+ * byte-identical records for the same history; a record whose text equals its raw
+ * bytes (edited, but unchanged) is left out of the write set, and so is the delete
+ * of a record that is absent.
  */
 #include "core/view.h"
 
@@ -13,11 +38,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define VIEW_CACHE_ENTRIES 32768                /* records kept between steps */
+#define VIEW_CACHE_BYTES (4u * 1024 * 1024)     /* bytes of keys + raw values kept between steps (the trees take ~10x) */
+#define VIEW_BUCKETS_MIN 1024
+
 typedef struct view_entry {
-    char *key;       /* owned; NULL = empty slot */
+    struct view_entry *chain;         /* next in the bucket */
+    struct view_entry *newer, *older; /* LRU list */
     uint64_t hash;
-    json_t *val;     /* owned reference; NULL = absent */
-    bool dirty;
+    uint64_t step;      /* the step that last read it from the store */
+    json_t *val;        /* owned reference; NULL = absent; == parse(raw) between steps */
+    char *raw;          /* owned: the store's bytes at the last read or commit; NULL = absent */
+    size_t raw_len;
+    char *pending;      /* owned: the dump in this step's write set (NULL: delete, or none) */
+    size_t pending_len;
+    bool dirty;         /* edited in this step */
+    bool written;       /* in this step's write set: pending is what it holds */
+    bool drop;          /* forget when the step ends */
+    size_t key_len;
+    char key[];         /* NUL-terminated */
 } view_entry;
 
 typedef struct view_timer {
@@ -28,35 +67,117 @@ typedef struct view_timer {
 } view_timer;
 
 struct dashi_view {
-    dashi_state *st;          /* borrowed */
-    view_entry *slots;
-    size_t cap, used;
+    dashi_state *st;           /* borrowed */
+    view_entry **buckets;      /* owned table of chains; n_buckets is a power of two */
+    size_t n_buckets, count, bytes;
+    view_entry *newest, *oldest;
+    view_entry **touched;      /* owned array; borrows the entries read in this step */
+    size_t n_touched, cap_touched;
+    uint64_t step;
     view_timer *timers;
     size_t n_timers, cap_timers;
     dashi_err err;
     char errmsg[256];
 };
 
-static uint64_t hash_key(const char *s) {
+static uint64_t hash_key(const char *s, size_t *len) {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
+    const char *p = s;
+    for (; *p; p++) {
+        h ^= (unsigned char)*p;
         h *= 1099511628211ULL;
     }
+    *len = (size_t)(p - s);
     return h;
 }
+
+static size_t entry_bytes(const view_entry *e) {
+    return e->key_len + e->raw_len;
+}
+
+/* ---------------------------------------------------------------- table and LRU */
+
+static void lru_unlink(dashi_view *v, view_entry *e) {
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        v->newest = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        v->oldest = e->newer;
+    e->newer = e->older = NULL;
+}
+
+static void lru_push_newest(dashi_view *v, view_entry *e) {
+    e->older = v->newest;
+    e->newer = NULL;
+    if (v->newest)
+        v->newest->newer = e;
+    else
+        v->oldest = e;
+    v->newest = e;
+}
+
+static view_entry *lookup(const dashi_view *v, const char *key, size_t key_len, uint64_t h) {
+    view_entry *e = v->buckets[h & (v->n_buckets - 1)];
+    while (e && (e->hash != h || e->key_len != key_len || memcmp(e->key, key, key_len) != 0))
+        e = e->chain;
+    return e;
+}
+
+/* Double the bucket array when the table is fuller than one entry per bucket.
+ * Out of memory only keeps chains longer. */
+static void maybe_grow(dashi_view *v) {
+    if (v->count < v->n_buckets)
+        return;
+    size_t n = v->n_buckets * 2;
+    view_entry **b = calloc(n, sizeof(*b));
+    if (!b)
+        return;
+    for (size_t i = 0; i < v->n_buckets; i++)
+        for (view_entry *e = v->buckets[i], *next; e; e = next) {
+            next = e->chain;
+            e->chain = b[e->hash & (n - 1)];
+            b[e->hash & (n - 1)] = e;
+        }
+    free(v->buckets);
+    v->buckets = b;
+    v->n_buckets = n;
+}
+
+static void entry_free(view_entry *e) {
+    json_decref(e->val);
+    free(e->raw);
+    free(e->pending);
+    free(e);
+}
+
+/* Remove e from the table and the LRU list and free it (not from the touched list). */
+static void evict(dashi_view *v, view_entry *e) {
+    view_entry **p = &v->buckets[e->hash & (v->n_buckets - 1)];
+    while (*p != e)
+        p = &(*p)->chain;
+    *p = e->chain;
+    lru_unlink(v, e);
+    v->count--;
+    v->bytes -= entry_bytes(e);
+    entry_free(e);
+}
+
+/* ---------------------------------------------------------------- life cycle */
 
 dashi_view *dashi_view_new(dashi_state *st) {
     dashi_view *v = calloc(1, sizeof(*v));
     if (!v)
-        return NULL;
+        goto out;
     v->st = st;
-    v->cap = 64;
-    v->slots = calloc(v->cap, sizeof(*v->slots));
-    if (!v->slots) {
-        free(v);
-        return NULL;
+    v->n_buckets = VIEW_BUCKETS_MIN;
+    if (!(v->buckets = calloc(v->n_buckets, sizeof(*v->buckets)))) {
+        dashi_view_destroy(v);
+        v = NULL;
     }
+out:
     return v;
 }
 
@@ -69,12 +190,21 @@ static void clear_timers(dashi_view *v) {
 }
 
 void dashi_view_reset(dashi_view *v) {
-    for (size_t i = 0; i < v->cap; i++) {
-        free(v->slots[i].key);
-        json_decref(v->slots[i].val);
+    /* the step is over: what it edited but did not commit (or could not keep) goes */
+    for (size_t i = 0; i < v->n_touched; i++) {
+        view_entry *e = v->touched[i];
+        if (e->dirty || e->drop) {
+            evict(v, e);
+            continue;
+        }
+        free(e->pending);
+        e->pending = NULL;
+        e->written = false;
     }
-    memset(v->slots, 0, v->cap * sizeof(*v->slots));
-    v->used = 0;
+    v->n_touched = 0;
+    v->step++;
+    while (v->oldest && (v->count > VIEW_CACHE_ENTRIES || v->bytes > VIEW_CACHE_BYTES))
+        evict(v, v->oldest);
     clear_timers(v);
     v->err = DASHI_OK;
     v->errmsg[0] = '\0';
@@ -83,31 +213,15 @@ void dashi_view_reset(dashi_view *v) {
 void dashi_view_destroy(dashi_view *v) {
     if (!v)
         return;
-    dashi_view_reset(v);
-    free(v->slots);
+    for (view_entry *e = v->newest, *next; e; e = next) {
+        next = e->older;
+        entry_free(e);
+    }
+    clear_timers(v);
+    free(v->buckets);
+    free(v->touched);
     free(v->timers);
     free(v);
-}
-
-static view_entry *find_slot(view_entry *slots, size_t cap, const char *key, uint64_t h) {
-    size_t i = (size_t)h & (cap - 1);
-    while (slots[i].key && (slots[i].hash != h || strcmp(slots[i].key, key) != 0))
-        i = (i + 1) & (cap - 1);
-    return &slots[i];
-}
-
-static int grow(dashi_view *v) {
-    size_t ncap = v->cap * 2;
-    view_entry *ns = calloc(ncap, sizeof(*ns));
-    if (!ns)
-        return -1;
-    for (size_t i = 0; i < v->cap; i++)
-        if (v->slots[i].key)
-            *find_slot(ns, ncap, v->slots[i].key, v->slots[i].hash) = v->slots[i];
-    free(v->slots);
-    v->slots = ns;
-    v->cap = ncap;
-    return 0;
 }
 
 static void set_err(dashi_view *v, dashi_err err, const char *msg) {
@@ -121,51 +235,106 @@ static void set_err(dashi_view *v, dashi_err err, const char *msg) {
     v->errmsg[n] = '\0';
 }
 
-/* The entry for key, loaded from the store on first use; NULL on error. */
-static view_entry *load(dashi_view *v, const char *key) {
-    if (v->err != DASHI_OK)
-        return NULL;
-    uint64_t h = hash_key(key);
-    view_entry *e = find_slot(v->slots, v->cap, key, h);
-    if (e->key)
-        return e;
-    if ((v->used + 1) * 4 > v->cap * 3) {
-        if (grow(v) < 0) {
-            set_err(v, DASHI_ERR_NOMEM, "view: out of memory");
-            return NULL;
-        }
-        e = find_slot(v->slots, v->cap, key, h);
-    }
-    char errstr[256] = "";
-    dashi_bytes k = {(char *)key, strlen(key)}, val = {NULL, 0};
-    dashi_err err = v->st->ops->mget(v->st, 1, &k, &val, errstr, sizeof(errstr));
-    if (err != DASHI_OK) {
-        set_err(v, err, errstr);
-        return NULL;
-    }
+/* ---------------------------------------------------------------- reads */
+
+/* Make e's tree the parse of *bytes (NULL data = absent), which e then owns (*bytes
+ * is emptied). 0, or -1 with the view's error set and *bytes left to the caller. */
+static int entry_fill(dashi_view *v, view_entry *e, dashi_bytes *bytes) {
     json_t *j = NULL;
-    if (val.data) {
-        json_error_t jerr;
-        j = json_loadb(val.data, val.len, 0, &jerr);
-        free(val.data);
-        if (!j) {
-            char msg[512];
-            snprintf(msg, sizeof(msg), "view: record %.100s is not JSON: %s", key, jerr.text);
-            set_err(v, DASHI_ERR_BACKEND, msg);
-            return NULL;
-        }
+    json_error_t jerr;
+    int rc = -1;
+
+    if (bytes->data && !(j = json_loadb(bytes->data, bytes->len, 0, &jerr))) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "view: record %.100s is not JSON: %s", e->key, jerr.text);
+        set_err(v, DASHI_ERR_BACKEND, msg);
+        goto out;
     }
-    e->key = strdup(key);
-    if (!e->key) {
-        json_decref(j);
-        set_err(v, DASHI_ERR_NOMEM, "view: out of memory");
-        return NULL;
-    }
-    e->hash = h;
+    json_decref(e->val);
+    free(e->raw);
+    v->bytes -= entry_bytes(e);
     e->val = j;
-    e->dirty = false;
-    v->used++;
+    e->raw = bytes->data;
+    e->raw_len = bytes->data ? bytes->len : 0;
+    v->bytes += entry_bytes(e);
+    *bytes = (dashi_bytes){NULL, 0};
+    rc = 0;
+out:
+    return rc;
+}
+
+/* A new, empty entry for key in the table (absent, no bytes); NULL on out of memory. */
+static view_entry *entry_new(dashi_view *v, const char *key, size_t key_len, uint64_t h) {
+    view_entry *e = calloc(1, sizeof(*e) + key_len + 1);
+    if (!e)
+        return NULL;
+    memcpy(e->key, key, key_len + 1);
+    e->key_len = key_len;
+    e->hash = h;
+    e->step = v->step - 1; /* not read in this step yet */
+    maybe_grow(v);
+    e->chain = v->buckets[h & (v->n_buckets - 1)];
+    v->buckets[h & (v->n_buckets - 1)] = e;
+    lru_push_newest(v, e);
+    v->count++;
+    v->bytes += entry_bytes(e);
     return e;
+}
+
+static int touch(dashi_view *v, view_entry *e) {
+    if (v->n_touched == v->cap_touched) {
+        size_t cap = v->cap_touched ? v->cap_touched * 2 : 64;
+        view_entry **t = realloc(v->touched, cap * sizeof(*t));
+        if (!t)
+            return -1;
+        v->touched = t;
+        v->cap_touched = cap;
+    }
+    v->touched[v->n_touched++] = e;
+    e->step = v->step;
+    lru_unlink(v, e);
+    lru_push_newest(v, e);
+    return 0;
+}
+
+/* The entry for key, read from the store on its first use in the step; NULL on error. */
+static view_entry *load(dashi_view *v, const char *key) {
+    char errstr[256];
+    size_t key_len;
+    uint64_t h;
+    view_entry *e, *result = NULL;
+    dashi_bytes k, val = {NULL, 0};
+    dashi_err err;
+
+    if (v->err != DASHI_OK)
+        goto out;
+    h = hash_key(key, &key_len);
+    if ((e = lookup(v, key, key_len, h)) != NULL && e->step == v->step) {
+        result = e;
+        goto out;
+    }
+    errstr[0] = '\0';
+    k = (dashi_bytes){(char *)key, key_len};
+    if ((err = v->st->ops->mget(v->st, 1, &k, &val, errstr, sizeof(errstr))) != DASHI_OK) {
+        set_err(v, err, errstr);
+        goto out;
+    }
+    if ((!e && !(e = entry_new(v, key, key_len, h))) || touch(v, e) < 0) {
+        if (e) /* not touched: it holds nothing of this step */
+            evict(v, e);
+        set_err(v, DASHI_ERR_NOMEM, "view: out of memory");
+        goto out;
+    }
+    if ((val.data == NULL) == (e->raw == NULL) && val.len == e->raw_len &&
+        (!val.data || memcmp(val.data, e->raw, val.len) == 0))
+        result = e; /* the same bytes: the tree already is their parse */
+    else if (entry_fill(v, e, &val) == 0)
+        result = e;
+    else
+        e->drop = true;
+out:
+    free(val.data);
+    return result;
 }
 
 const json_t *dashi_view_get(dashi_view *v, const char *key) {
@@ -221,6 +390,8 @@ json_t *dashi_view_editf(dashi_view *v, const char *fmt, ...) {
     return dashi_view_edit(v, key);
 }
 
+/* ---------------------------------------------------------------- timers */
+
 static void add_timer_op(dashi_view *v, const char *id, dashi_time due, json_t *payload, bool add) {
     if (v->n_timers == v->cap_timers) {
         size_t cap = v->cap_timers ? v->cap_timers * 2 : 8;
@@ -254,6 +425,207 @@ void dashi_view_timer_del(dashi_view *v, const char *id) {
     add_timer_op(v, id, 0, NULL, false);
 }
 
+/* ---------------------------------------------------------------- serialization */
+
+/* Records are written byte for byte as json_dumps(JSON_COMPACT | JSON_SORT_KEYS |
+ * JSON_ENCODE_ANY) writes them, without its per-container loop check (a "%p" key in
+ * a hash table), its callback per fragment and its printf per integer, which made
+ * it the largest cost of a step. Reals, rare in records, are still written by
+ * jansson. Strings are escaped as jansson does without JSON_ENSURE_ASCII: '"', '\\'
+ * and the control characters (\b \f \n \r \t by name, the others as \u00XX), the
+ * rest as is; invalid UTF-8 fails the dump, as it does in jansson. */
+
+#define DUMP_MAX_DEPTH 2048 /* far beyond any record; a deeper tree is refused, like a cycle */
+
+typedef struct key_val {
+    const char *key; /* borrowed from the object, or into a sort's key buffer */
+    size_t len;
+    json_t *val;     /* borrowed, or a reference held during a sort */
+} key_val;
+
+/* jansson's JSON_SORT_KEYS order: bytes, then length. */
+static int cmp_key_val(const void *a, const void *b) {
+    const key_val *x = a, *y = b;
+    int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+typedef struct out_buf {
+    char *p;     /* owned, NUL-terminated while not failed */
+    size_t len, cap;
+    bool failed; /* out of memory, or a value jansson would not write */
+} out_buf;
+
+/* Room for n more bytes and the NUL; false (and failed) when there is none. */
+static bool out_room(out_buf *b, size_t n) {
+    if (b->failed)
+        return false;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return false;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    return true;
+}
+
+static void out_put(out_buf *b, const char *s, size_t n) {
+    if (!out_room(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void out_string(out_buf *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    bool utf8_checked = false;
+    char *p;
+    if (!out_room(b, n * 6 + 2)) /* every byte escaped as \u00XX at worst */
+        return;
+    p = b->p + b->len;
+    *p++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            if (c >= 0x80 && !utf8_checked) { /* jansson's own UTF-8 check, once per string */
+                json_t *check = json_stringn(s, n);
+                b->failed |= !check;
+                json_decref(check);
+                utf8_checked = true;
+            }
+            *p++ = (char)c;
+            continue;
+        }
+        *p++ = '\\';
+        switch (c) {
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\b': *p++ = 'b'; break;
+        case '\f': *p++ = 'f'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+            memcpy(p, "u00", 3);
+            p[3] = hex[c >> 4];
+            p[4] = hex[c & 15];
+            p += 5;
+        }
+    }
+    *p++ = '"';
+    *p = '\0';
+    b->len = (size_t)(p - b->p);
+}
+
+static void out_int(out_buf *b, json_int_t v) {
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    out_put(b, tmp + i, sizeof(tmp) - i);
+}
+
+static void out_value(out_buf *b, const json_t *j, int depth);
+
+static void out_object(out_buf *b, const json_t *j, int depth) {
+    key_val small[16], *kv = small;
+    size_t n = json_object_size(j), i = 0;
+    bool sorted = true;
+
+    if (n > sizeof(small) / sizeof(small[0]) && !(kv = malloc(n * sizeof(*kv)))) {
+        b->failed = true;
+        return;
+    }
+    for (void *it = json_object_iter((json_t *)j); it && i < n; it = json_object_iter_next((json_t *)j, it), i++) {
+        kv[i] = (key_val){json_object_iter_key(it), json_object_iter_key_len(it), json_object_iter_value(it)};
+        sorted = sorted && (i == 0 || cmp_key_val(&kv[i - 1], &kv[i]) < 0);
+    }
+    if (!sorted)
+        qsort(kv, i, sizeof(*kv), cmp_key_val);
+    out_put(b, "{", 1);
+    for (size_t k = 0; k < i && !b->failed; k++) {
+        if (k)
+            out_put(b, ",", 1);
+        out_string(b, kv[k].key, kv[k].len);
+        out_put(b, ":", 1);
+        out_value(b, kv[k].val, depth + 1);
+    }
+    out_put(b, "}", 1);
+    if (kv != small)
+        free(kv);
+}
+
+static void out_value(out_buf *b, const json_t *j, int depth) {
+    char *text;
+    if (depth > DUMP_MAX_DEPTH) {
+        b->failed = true;
+        return;
+    }
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        out_object(b, j, depth);
+        break;
+    case JSON_ARRAY:
+        out_put(b, "[", 1);
+        for (size_t i = 0; i < json_array_size(j) && !b->failed; i++) {
+            if (i)
+                out_put(b, ",", 1);
+            out_value(b, json_array_get(j, i), depth + 1);
+        }
+        out_put(b, "]", 1);
+        break;
+    case JSON_STRING:
+        out_string(b, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER:
+        out_int(b, json_integer_value(j));
+        break;
+    case JSON_REAL: /* jansson's own "%.17g" rules */
+        if (!(text = json_dumps(j, JSON_ENCODE_ANY))) {
+            b->failed = true;
+            break;
+        }
+        out_put(b, text, strlen(text));
+        free(text);
+        break;
+    case JSON_TRUE:
+        out_put(b, "true", 4);
+        break;
+    case JSON_FALSE:
+        out_put(b, "false", 5);
+        break;
+    case JSON_NULL:
+        out_put(b, "null", 4);
+        break;
+    }
+}
+
+/* The canonical text of j (malloc'ed, *len set), or NULL. */
+static char *dump_canonical(const json_t *j, size_t *len) {
+    out_buf b = {0};
+    out_value(&b, j, 0);
+    if (b.failed || !b.p) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}
+
+/* ---------------------------------------------------------------- commit */
+
 static int cmp_entry_ptr(const void *a, const void *b) {
     return strcmp((*(view_entry *const *)a)->key, (*(view_entry *const *)b)->key);
 }
@@ -264,26 +636,31 @@ dashi_err dashi_view_writeset(dashi_view *v, dashi_writeset *ws) {
     size_t n = 0;
     if (v->err != DASHI_OK)
         return v->err;
-    dirty = malloc((v->used + 1) * sizeof(*dirty));
+    dirty = malloc((v->n_touched + 1) * sizeof(*dirty));
     if (!dirty)
         return DASHI_ERR_NOMEM;
-    for (size_t i = 0; i < v->cap; i++)
-        if (v->slots[i].key && v->slots[i].dirty)
-            dirty[n++] = &v->slots[i];
+    for (size_t i = 0; i < v->n_touched; i++)
+        if (v->touched[i]->dirty)
+            dirty[n++] = v->touched[i];
     qsort(dirty, n, sizeof(*dirty), cmp_entry_ptr); /* same write set bytes on every run */
     for (size_t i = 0; i < n && err == DASHI_OK; i++) {
         view_entry *e = dirty[i];
+        free(e->pending);
+        e->pending = NULL;
+        e->pending_len = 0;
+        e->written = true;
         if (!e->val) {
-            err = dashi_writeset_add(ws, DASHI_WS_DEL, e->key, strlen(e->key), NULL, 0, 0);
+            if (e->raw) /* deleting an absent record changes nothing */
+                err = dashi_writeset_add(ws, DASHI_WS_DEL, e->key, e->key_len, NULL, 0, 0);
             continue;
         }
-        char *text = json_dumps(e->val, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-        if (!text) {
+        if (!(e->pending = dump_canonical(e->val, &e->pending_len))) {
             err = DASHI_ERR_NOMEM;
             break;
         }
-        err = dashi_writeset_add(ws, DASHI_WS_PUT, e->key, strlen(e->key), text, strlen(text), 0);
-        free(text);
+        if (e->raw && e->raw_len == e->pending_len && memcmp(e->raw, e->pending, e->raw_len) == 0)
+            continue; /* edited, but the same bytes */
+        err = dashi_writeset_add(ws, DASHI_WS_PUT, e->key, e->key_len, e->pending, e->pending_len, 0);
     }
     for (size_t i = 0; i < v->n_timers && err == DASHI_OK; i++) {
         view_timer *t = &v->timers[i];
@@ -291,23 +668,125 @@ dashi_err dashi_view_writeset(dashi_view *v, dashi_writeset *ws) {
             err = dashi_writeset_add(ws, DASHI_WS_TIMER_DEL, t->id, strlen(t->id), NULL, 0, 0);
             continue;
         }
-        char *text = t->payload ? json_dumps(t->payload, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
-                                : strdup("");
+        size_t len = 0;
+        char *text = t->payload ? dump_canonical(t->payload, &len) : strdup("");
         if (!text) {
             err = DASHI_ERR_NOMEM;
             break;
         }
-        err = dashi_writeset_add(ws, DASHI_WS_TIMER_ADD, t->id, strlen(t->id), text, strlen(text), t->due);
+        err = dashi_writeset_add(ws, DASHI_WS_TIMER_ADD, t->id, strlen(t->id), text, len, t->due);
         free(text);
     }
     free(dirty);
     return err;
 }
 
+/* Does parsing give obj's keys in the order obj iterates them? The dump sorts keys by
+ * bytes, then length (jansson's JSON_SORT_KEYS), and a parse keeps text order. */
+static bool keys_in_dump_order(json_t *obj) {
+    const char *prev = NULL;
+    size_t prev_len = 0;
+    for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
+        const char *k = json_object_iter_key(it);
+        size_t len = json_object_iter_key_len(it), min = len < prev_len ? len : prev_len;
+        int c = prev ? memcmp(prev, k, min) : -1;
+        if (prev && (c > 0 || (c == 0 && prev_len >= len)))
+            return false;
+        prev = k;
+        prev_len = len;
+    }
+    return true;
+}
+
+/* Re-insert obj's members in dump order (same members, same values). 0, or -1 on out
+ * of memory, when obj may have lost members: the caller drops the whole tree. */
+static int sort_keys(json_t *obj) {
+    size_t n = json_object_size(obj), bytes = 0, i = 0;
+    key_val *kv = malloc(n * sizeof(*kv) + 1);
+    char *buf = NULL;
+    void *it;
+    int rc = -1;
+
+    if (!kv)
+        goto out;
+    for (it = json_object_iter(obj); it; it = json_object_iter_next(obj, it))
+        bytes += json_object_iter_key_len(it) + 1;
+    if (!(buf = malloc(bytes + 1)))
+        goto out;
+    bytes = 0;
+    for (it = json_object_iter(obj); it; it = json_object_iter_next(obj, it), i++) {
+        kv[i].len = json_object_iter_key_len(it);
+        memcpy(buf + bytes, json_object_iter_key(it), kv[i].len);
+        buf[bytes + kv[i].len] = '\0';
+        kv[i].key = buf + bytes;
+        kv[i].val = json_incref(json_object_iter_value(it));
+        bytes += kv[i].len + 1;
+    }
+    qsort(kv, n, sizeof(*kv), cmp_key_val);
+    json_object_clear(obj); /* the references taken above keep the values */
+    rc = 0;
+    for (i = 0; i < n; i++)
+        if (json_object_setn_new(obj, kv[i].key, kv[i].len, kv[i].val) != 0)
+            rc = -1; /* setn_new released the value */
+out:
+    free(buf);
+    free(kv);
+    return rc;
+}
+
+/* Make j what parsing its dump gives back (see the header): sort the keys of every
+ * object not in dump order. false when that cannot be done: a node has another
+ * owner (*shared set; such a node is never changed, so its other owner is not), a
+ * string or key holds a NUL (a load refuses the record), or out of memory. */
+static bool make_reparsable(json_t *j, bool *shared) {
+    if (j->refcount != 1) {
+        if (j->refcount == (size_t)-1) /* true, false, null: immortal singletons */
+            return true;
+        *shared = true;
+        return false;
+    }
+    if (json_is_array(j)) {
+        for (size_t i = 0; i < json_array_size(j); i++)
+            if (!make_reparsable(json_array_get(j, i), shared))
+                return false;
+    } else if (json_is_object(j)) {
+        if (!keys_in_dump_order(j) && sort_keys(j) != 0)
+            return false;
+        for (void *it = json_object_iter(j); it; it = json_object_iter_next(j, it))
+            if (memchr(json_object_iter_key(it), '\0', json_object_iter_key_len(it)) ||
+                !make_reparsable(json_object_iter_value(it), shared))
+                return false;
+    } else if (json_is_string(j)) {
+        return !memchr(json_string_value(j), '\0', json_string_length(j)); /* a load refuses \u0000 */
+    }
+    return true;
+}
+
 void dashi_view_committed(dashi_view *v) {
-    for (size_t i = 0; i < v->cap; i++)
-        v->slots[i].dirty = false;
+    bool shared = false;
     clear_timers(v);
+    for (size_t i = 0; i < v->n_touched; i++) {
+        view_entry *e = v->touched[i];
+        if (!e->dirty)
+            continue;
+        e->dirty = false;
+        if (!e->written || (e->val && !(json_is_object(e->val) || json_is_array(e->val))) ||
+            (e->val && !make_reparsable(e->val, &shared))) {
+            e->drop = true; /* parse it again when it is next read */
+            continue;
+        }
+        free(e->raw);
+        v->bytes -= entry_bytes(e);
+        e->raw = e->pending;
+        e->raw_len = e->pending ? e->pending_len : 0;
+        v->bytes += entry_bytes(e);
+        e->pending = NULL;
+        e->pending_len = 0;
+        e->written = false;
+    }
+    if (shared) /* a tree of this step shares a node with another one: forget them all */
+        for (size_t i = 0; i < v->n_touched; i++)
+            v->touched[i]->drop = true;
 }
 
 dashi_err dashi_view_error(const dashi_view *v, const char **msg) {

@@ -4,12 +4,15 @@
  * and produced to the event type's topic with the record key of EVENTS.md (the
  * uid), so the default partitioner co-partitions a customer's events across
  * topics. Bad lines are reported and not sent, unless --raw-topic sends every line's
- * bytes unchanged to one topic (to exercise the dead-letter path).
+ * bytes unchanged to one topic (to exercise the dead-letter path). --rate paces the
+ * records at a fixed offered rate (the benchmark's latency runs): record i is produced
+ * at start + i / rate, with no linger, so its Kafka timestamp is its publish time.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/commands.h"
 #include "consumers/codec.h"
@@ -32,15 +35,38 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 static void help(FILE *f) {
-    fprintf(f, "usage: dashi publish --bootstrap SERVERS [--config FILE] [--in FILE] [--raw-topic TOPIC]\n\n"
+    fprintf(f, "usage: dashi publish --bootstrap SERVERS [--config FILE] [--in FILE] [--raw-topic TOPIC]\n"
+               "                     [--rate EVENTS_PER_S]\n\n"
                "Publish JSON input events (one per line, '-' = stdin) as Avro records on their topics,\n"
-               "keyed by uid. --raw-topic sends each line's bytes unchanged to TOPIC (bad-input tests).\n");
+               "keyed by uid. --raw-topic sends each line's bytes unchanged to TOPIC (bad-input tests).\n"
+               "--rate sends at a fixed rate, without linger (latency benchmarks); default: as fast as possible.\n");
+}
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* waits until record n of a paced run is due (start + n / rate), serving delivery reports */
+static void pace(rd_kafka_t *rk, int64_t start_ns, size_t n, double rate) {
+    int64_t due = start_ns + (int64_t)((double)n * 1e9 / rate);
+    for (int64_t now = mono_ns(); now < due; now = mono_ns()) {
+        int64_t wait = due - now;
+        if (wait > 1000000) {
+            rd_kafka_poll(rk, (int)(wait / 1000000));
+        } else {
+            struct timespec ts = {0, (long)wait};
+            nanosleep(&ts, NULL);
+        }
+    }
 }
 
 int dashi_cmd_publish(int argc, char **argv) {
     static const struct option opts[] = {{"bootstrap", required_argument, 0, 'b'}, {"config", required_argument, 0, 'c'},
                                          {"in", required_argument, 0, 'i'},        {"raw-topic", required_argument, 0, 'r'},
-                                         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
+                                         {"rate", required_argument, 0, 'R'},      {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *bootstrap = NULL, *cfg_path = NULL, *in_path = "-", *raw_topic = NULL;
     int c, rc = 1;
     char errstr[1024];
@@ -51,6 +77,8 @@ int dashi_cmd_publish(int argc, char **argv) {
     char *line = NULL;
     size_t cap = 0, lineno = 0, sent = 0, bad = 0;
     pub_stats stats = {0, 0};
+    double rate = 0;
+    int64_t start_ns = 0;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -59,6 +87,13 @@ int dashi_cmd_publish(int argc, char **argv) {
         case 'c': cfg_path = optarg; break;
         case 'i': in_path = optarg; break;
         case 'r': raw_topic = optarg; break;
+        case 'R':
+            rate = strtod(optarg, NULL);
+            if (rate <= 0) {
+                fprintf(stderr, "dashi publish: --rate: a positive number of events per second, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': help(stdout); return 0;
         default: help(stderr); return 2;
         }
@@ -68,7 +103,7 @@ int dashi_cmd_publish(int argc, char **argv) {
         fprintf(stderr, "dashi publish: %s\n", errstr);
         goto out;
     }
-    dashi_config_set(cfg, "kafka.linger.ms", "20", NULL, 0);
+    dashi_config_set(cfg, "kafka.linger.ms", rate > 0 ? "0" : "20", NULL, 0);
     dashi_kafka_hooks hooks = {.dr_msg_cb = on_delivery, .opaque = &stats};
     if (!(rk = dashi_kafka_new(cfg, DASHI_KAFKA_PRODUCER, bootstrap, NULL, &hooks, errstr, sizeof(errstr)))) {
         fprintf(stderr, "dashi publish: %s\n", errstr);
@@ -80,6 +115,7 @@ int dashi_cmd_publish(int argc, char **argv) {
         goto out;
     }
     ssize_t len;
+    start_ns = mono_ns();
     while ((len = getline(&line, &cap, in)) >= 0) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -106,6 +142,8 @@ int dashi_cmd_publish(int argc, char **argv) {
             dashi_event_clear(&ev);
             continue;
         }
+        if (rate > 0)
+            pace(rk, start_ns, sent, rate);
         dashi_err err = dashi_kafka_produce(rk, dashi_config_topic(cfg, ev.type), RD_KAFKA_PARTITION_UA,
                                             dashi_event_key(&ev), buf, blen, NULL, NULL, errstr, sizeof(errstr));
         free(buf);

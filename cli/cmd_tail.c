@@ -4,8 +4,12 @@
  * throw-away consumer group, decodes each record with the codec and prints its
  * JSON form. Stops after --count records, or when nothing arrived for --idle-ms,
  * or on SIGINT. The dead-letter topic is printed as its headers and raw value.
+ * With --meta each line is {"topic", "partition", "offset", "timestamp" (the
+ * record's Kafka timestamp, ms), "value"}: the benchmark pairs input and output
+ * records by their timestamps to measure publish-to-output latency.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +24,11 @@
 #include "consumers/kafka.h"
 
 static void help(FILE *f) {
-    fprintf(f, "usage: dashi tail --bootstrap SERVERS [--config FILE] [--topic T]... [--count N] [--idle-ms MS]\n\n"
+    fprintf(f, "usage: dashi tail --bootstrap SERVERS [--config FILE] [--topic T]... [--count N] [--idle-ms MS] [--meta]\n\n"
                "Print the records of the output topics (default: all outputs and the dead-letter topic)\n"
                "as JSON lines, from the beginning. Stops after N records, after MS without records\n"
-               "(default 3000; before the first record at least 30 s, for the group join), or on Ctrl-C.\n");
+               "(default 3000; before the first record at least 30 s, for the group join), or on Ctrl-C.\n"
+               "--meta wraps each line with the record's topic, partition, offset and Kafka timestamp.\n");
 }
 
 static int64_t now_ms(void) {
@@ -32,7 +37,21 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void print_dead_letter(const rd_kafka_message_t *m) {
+/* prints one record's JSON form (borrowed), wrapped with its Kafka metadata when meta */
+static void print_record(const rd_kafka_message_t *m, bool meta, const char *body) {
+    if (!meta) {
+        puts(body);
+        return;
+    }
+    json_t *topic = json_string(rd_kafka_topic_name(m->rkt));
+    char *t = topic ? json_dumps(topic, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+    printf("{\"topic\":%s,\"partition\":%d,\"offset\":%lld,\"timestamp\":%lld,\"value\":%s}\n", t ? t : "null",
+           (int)m->partition, (long long)m->offset, (long long)rd_kafka_message_timestamp(m, NULL), body);
+    free(t);
+    json_decref(topic);
+}
+
+static void print_dead_letter(const rd_kafka_message_t *m, bool meta) {
     json_t *j = json_object(), *h = json_object();
     rd_kafka_headers_t *hdrs = NULL;
     json_object_set_new(j, "type", json_string("DeadLetter"));
@@ -47,7 +66,7 @@ static void print_dead_letter(const rd_kafka_message_t *m) {
     json_object_set_new(j, "value_bytes", json_integer((json_int_t)m->len));
     char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     if (s)
-        puts(s);
+        print_record(m, meta, s);
     free(s);
     json_decref(j);
 }
@@ -55,12 +74,13 @@ static void print_dead_letter(const rd_kafka_message_t *m) {
 int dashi_cmd_tail(int argc, char **argv) {
     static const struct option opts[] = {{"bootstrap", required_argument, 0, 'b'}, {"config", required_argument, 0, 'c'},
                                          {"topic", required_argument, 0, 't'},     {"count", required_argument, 0, 'n'},
-                                         {"idle-ms", required_argument, 0, 'i'},   {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+                                         {"idle-ms", required_argument, 0, 'i'},   {"meta", no_argument, 0, 'm'},
+                                         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     const char *bootstrap = NULL, *cfg_path = NULL;
     const char *topics[DASHI_EV__COUNT + 1];
     size_t n_topics = 0;
     long count = -1, idle = 3000, seen = 0;
+    bool meta = false;
     int c, rc = 1;
     char errstr[1024], group[64];
     dashi_config *cfg = NULL;
@@ -79,6 +99,7 @@ int dashi_cmd_tail(int argc, char **argv) {
             break;
         case 'n': count = atol(optarg); break;
         case 'i': idle = atol(optarg); break;
+        case 'm': meta = true; break;
         case 'h': help(stdout); return 0;
         default: help(stderr); return 2;
         }
@@ -125,14 +146,14 @@ int dashi_cmd_tail(int argc, char **argv) {
         last = now_ms();
         seen++;
         if (strcmp(rd_kafka_topic_name(m->rkt), cfg->topic_dead_letter) == 0) {
-            print_dead_letter(m);
+            print_dead_letter(m, meta);
         } else {
             dashi_event ev;
             memset(&ev, 0, sizeof(ev));
             if (dashi_codec_decode(codec, m->payload, m->len, &ev, errstr, sizeof(errstr)) == DASHI_OK) {
                 char *s = dashi_event_dump(&ev);
                 if (s)
-                    puts(s);
+                    print_record(m, meta, s);
                 free(s);
                 dashi_event_clear(&ev);
             } else {

@@ -11,6 +11,11 @@ PACKAGES=(
   libcriterion-dev redis-server
 )
 
+# `scripts/setup.sh --bench` adds what bench/run.sh measures the limits with
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES+=(kcat redis-tools)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

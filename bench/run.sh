@@ -33,7 +33,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-ambassadors=2000 customers=20000 rate=10000 seed=1 keep= dashi="$root/build/dashi"
+ambassadors=2000 customers=20000 rate=10000 seed=1 keep='' dashi="$root/build/dashi"
 while [ $# -gt 0 ]; do
   case "$1" in
     --ambassadors) ambassadors=$2; shift 2 ;;
@@ -170,7 +170,7 @@ boot=$(cat "$work/l.bootstrap")
 run_config "$work/l.json" "$work/l.sock" bench-lat
 "$dashi" run --config "$work/l.json" --bootstrap "$boot" --exit-idle 8000 2>"$work/run-l.err" &
 run_pid=$!
-pids+=($run_pid)
+pids+=("$run_pid")
 ( while kill -0 "$run_pid" 2>/dev/null; do
     ps -o rss= -p "$run_pid" 2>/dev/null || true; sleep 1
   done ) >"$work/rss.txt" &

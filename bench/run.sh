@@ -2,7 +2,7 @@
 # run.sh — the benchmark of issue 8 in one go: dashi beside the limits of its parts, on one machine.
 #
 # usage: bench/run.sh [--ambassadors N] [--customers N] [--rate EVENTS_PER_S] [--dashi BINARY]
-#                     [--seed N] [--keep DIR]
+#                     [--seed N] [--keep DIR] [--set KEY=VALUE]...
 #
 # On a seeded June 2022 stream (`dashi gen`; 2,000 ambassadors and 20,000 customers
 # give about 61,000 events, 20,000/200,000 about 610,000) it measures, each on fresh
@@ -26,6 +26,9 @@
 #       - Kafka: `kcat` consuming the same input topics from the mock cluster with
 #         no processing (records/s).
 #
+# --set passes a setting to both `dashi run`s (e.g. --set merge.wait_ms=0 to see the
+# latency without the lateness bound of the merge).
+#
 # It prints each figure and the ratios dashi / limit. Timings move with whatever
 # else runs on the machine: run it on an idle machine and write the figures down
 # in bench/RESULTS.md with the command line.
@@ -33,6 +36,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
+run_sets=()
 ambassadors=2000 customers=20000 rate=10000 seed=1 keep='' dashi="$root/build/dashi"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -42,7 +46,8 @@ while [ $# -gt 0 ]; do
     --seed) seed=$2; shift 2 ;;
     --dashi) dashi=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --set) run_sets+=(--set "$2"); shift 2 ;;
+    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -147,7 +152,7 @@ boot=$(cat "$work/c.bootstrap")
 "$dashi" publish --bootstrap "$boot" --in "$work/events.ndjson" 2>"$work/publish-c.err"
 run_config "$work/c.json" "$work/c.sock" bench-sat
 t0=$(secs)
-"$dashi" run --config "$work/c.json" --bootstrap "$boot" --exit-idle 2000 --clock-until "$until_t" 2>"$work/run-c.err"
+"$dashi" run --config "$work/c.json" --bootstrap "$boot" "${run_sets[@]}" --exit-idle 2000 --clock-until "$until_t" 2>"$work/run-c.err"
 t1=$(secs)
 c_s=$(elapsed "$t0" "$t1")
 c_rate=$(per_s "$events" "$c_s")
@@ -168,7 +173,7 @@ start_redis l
 start_cluster l
 boot=$(cat "$work/l.bootstrap")
 run_config "$work/l.json" "$work/l.sock" bench-lat
-"$dashi" run --config "$work/l.json" --bootstrap "$boot" --exit-idle 8000 2>"$work/run-l.err" &
+"$dashi" run --config "$work/l.json" --bootstrap "$boot" "${run_sets[@]}" --exit-idle 8000 2>"$work/run-l.err" &
 run_pid=$!
 pids+=("$run_pid")
 ( while kill -0 "$run_pid" 2>/dev/null; do

@@ -260,11 +260,17 @@ if cfgs["deploy/k8s/dashi.json"]["hmac.key"] != "file:/run/dashi-keys/hmac-key":
     bad.append("k8s dashi.json hmac.key is not the file the init container writes")
 if "--appendonly" not in svc["redis"]["command"] or svc["redis"]["command"][svc["redis"]["command"].index("--appendonly") + 1] != "yes":
     bad.append("compose redis without --appendonly yes")
+# the image builds from an explicit list of directories: every source directory CMake
+# globs (tests/ aside: the image builds only the dashi target) is copied and not ignored
+ignore = open("deploy/Dockerfile.dockerignore").read().split()
+for d in sorted(set(re.findall(r"\$\{CMAKE_SOURCE_DIR\}/([A-Za-z0-9_.-]+)/", open("CMakeLists.txt").read())) - {"tests", "scripts"}):
+    if not re.search(rf"^COPY {re.escape(d)} \./{re.escape(d)}$", dockerfile, re.M) or f"!{d}/" not in ignore:
+        bad.append(f"CMakeLists.txt uses {d}/: COPY it in deploy/Dockerfile and un-ignore it in Dockerfile.dockerignore")
 print("\n".join(bad))
 sys.exit(1 if bad else 0)
 PY
   }
-  check "topics, ports, probes, shutdown deadlines agree across compose, k8s, systemd, Prometheus, Dockerfile" agree
+  check "topics, ports, probes, shutdown deadlines, source dirs agree across compose, k8s, systemd, Prometheus, Dockerfile" agree
 
   # the runtime stage installs a package for every shared library dashi links
   runtime_libs() {

@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential cmake pkg-config python3
   librdkafka-dev libavro-dev libhiredis-dev libjansson-dev libssl-dev
   libcriterion-dev redis-server
+  prometheus yamllint shellcheck python3-yaml
 )
 
 # `scripts/setup.sh --bench` adds what bench/run.sh measures the limits with

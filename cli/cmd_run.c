@@ -3,7 +3,9 @@
  * Loads the configuration (kafka.* checked by librdkafka before anything starts),
  * then runs the pipeline until SIGTERM/SIGINT (graceful: flush and close within
  * shutdown.deadline_ms) or a second signal (immediate: everything applied is
- * already in Redis with its outbox, so nothing is lost).
+ * already in Redis with its outbox, so nothing is lost). Logging (log.level,
+ * log.format) is set up first; /metrics, /healthz and /readyz are served for the
+ * whole run when metrics.listen is set (docs/OPERATIONS.md).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -12,7 +14,9 @@
 
 #include "cli/commands.h"
 #include "consumers/kafka.h"
+#include "consumers/log.h"
 #include "consumers/pipeline.h"
+#include "consumers/telemetry.h"
 
 static void help(FILE *f) {
     fprintf(f, "usage: dashi run [--config FILE] [--bootstrap SERVERS] [--set KEY=VALUE]... [--exit-idle MS]\n"
@@ -37,6 +41,7 @@ int dashi_cmd_run(int argc, char **argv) {
     int n_sets = 0, c, rc = 1;
     dashi_pipeline_opts po;
     dashi_pipeline_stats stats;
+    dashi_telemetry *tel = NULL;
     memset(&po, 0, sizeof(po));
     memset(&stats, 0, sizeof(stats));
     po.clock_until = DASHI_TIME_NONE;
@@ -80,6 +85,12 @@ int dashi_cmd_run(int argc, char **argv) {
         }
     }
     po.cfg = cfg;
+    if (dashi_log_configure(cfg->log_level, cfg->log_format, errstr, sizeof(errstr)) != DASHI_OK ||
+        !(tel = dashi_telemetry_new(cfg, errstr, sizeof(errstr)))) {
+        fprintf(stderr, "dashi run: %s\n", errstr);
+        goto out;
+    }
+    po.tel = tel;
     dashi_kafka_install_signals();
     if (dashi_pipeline_run(&po, &stats, errstr, sizeof(errstr)) != DASHI_OK) {
         fprintf(stderr, "dashi run: %s\n", errstr);
@@ -93,6 +104,7 @@ int dashi_cmd_run(int argc, char **argv) {
             (unsigned long long)stats.outputs_acked, (unsigned long long)stats.resent, stats.seconds);
     rc = 0;
 out:
+    dashi_telemetry_destroy(tel);
     dashi_config_destroy(cfg);
     return rc;
 }

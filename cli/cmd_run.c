@@ -8,6 +8,7 @@
  * whole run when metrics.listen is set (docs/OPERATIONS.md).
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,22 @@
 #include "consumers/log.h"
 #include "consumers/pipeline.h"
 #include "consumers/telemetry.h"
+
+/* The command's own last words: plain "dashi run: ..." lines, or through the
+ * process log when it writes JSON (so a log collector sees JSON only). */
+static void say(const dashi_config *cfg, dashi_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(const dashi_config *cfg, dashi_log_level level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (cfg->log_format && strcmp(cfg->log_format, "json") == 0) {
+        dashi_logv(level, "run", fmt, ap);
+    } else {
+        fprintf(stderr, "dashi run: ");
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
+    va_end(ap);
+}
 
 static void help(FILE *f) {
     fprintf(f, "usage: dashi run [--config FILE] [--bootstrap SERVERS] [--set KEY=VALUE]... [--exit-idle MS]\n"
@@ -93,11 +110,11 @@ int dashi_cmd_run(int argc, char **argv) {
     po.tel = tel;
     dashi_kafka_install_signals();
     if (dashi_pipeline_run(&po, &stats, errstr, sizeof(errstr)) != DASHI_OK) {
-        fprintf(stderr, "dashi run: %s\n", errstr);
+        say(cfg, DASHI_LOG_ERROR, "%s", errstr);
         goto out;
     }
-    fprintf(stderr,
-            "dashi run: stopped: %llu consumed, %llu applied, %llu duplicates, %llu dead letters, "
+    say(cfg, DASHI_LOG_INFO,
+            "stopped: %llu consumed, %llu applied, %llu duplicates, %llu dead letters, "
             "%llu outputs produced (%llu acknowledged, %llu re-sent) in %.1f s\n",
             (unsigned long long)stats.consumed, (unsigned long long)stats.applied, (unsigned long long)stats.duplicates,
             (unsigned long long)stats.dead_letters, (unsigned long long)stats.outputs_produced,

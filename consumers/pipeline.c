@@ -762,7 +762,7 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
             goto out;
         }
         if (attempt % 10 == 0)
-            dashi_log(DASHI_LOG_WARN, "redis", "waiting for Redis at %s: %s", p->cfg->redis_url, errstr);
+            dashi_log(DASHI_LOG_WARN, "redis", "waiting for Redis: %s", errstr); /* the url may hold a password */
         struct timespec ts = {0, (long)(attempt < 10 ? 100 : 500) * 1000000L};
         nanosleep(&ts, NULL);
     }

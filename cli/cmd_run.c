@@ -3,16 +3,37 @@
  * Loads the configuration (kafka.* checked by librdkafka before anything starts),
  * then runs the pipeline until SIGTERM/SIGINT (graceful: flush and close within
  * shutdown.deadline_ms) or a second signal (immediate: everything applied is
- * already in Redis with its outbox, so nothing is lost).
+ * already in Redis with its outbox, so nothing is lost). Logging (log.level,
+ * log.format) is set up first; /metrics, /healthz and /readyz are served for the
+ * whole run when metrics.listen is set (docs/OPERATIONS.md).
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "consumers/kafka.h"
+#include "consumers/log.h"
 #include "consumers/pipeline.h"
+#include "consumers/telemetry.h"
+
+/* The command's own last words: plain "dashi run: ..." lines, or through the
+ * process log when it writes JSON (so a log collector sees JSON only). */
+static void say(const dashi_config *cfg, dashi_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(const dashi_config *cfg, dashi_log_level level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (cfg->log_format && strcmp(cfg->log_format, "json") == 0) {
+        dashi_logv(level, "run", fmt, ap);
+    } else {
+        fprintf(stderr, "dashi run: ");
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
+    va_end(ap);
+}
 
 static void help(FILE *f) {
     fprintf(f, "usage: dashi run [--config FILE] [--bootstrap SERVERS] [--set KEY=VALUE]... [--exit-idle MS]\n"
@@ -37,6 +58,7 @@ int dashi_cmd_run(int argc, char **argv) {
     int n_sets = 0, c, rc = 1;
     dashi_pipeline_opts po;
     dashi_pipeline_stats stats;
+    dashi_telemetry *tel = NULL;
     memset(&po, 0, sizeof(po));
     memset(&stats, 0, sizeof(stats));
     po.clock_until = DASHI_TIME_NONE;
@@ -80,19 +102,26 @@ int dashi_cmd_run(int argc, char **argv) {
         }
     }
     po.cfg = cfg;
-    dashi_kafka_install_signals();
-    if (dashi_pipeline_run(&po, &stats, errstr, sizeof(errstr)) != DASHI_OK) {
+    if (dashi_log_configure(cfg->log_level, cfg->log_format, errstr, sizeof(errstr)) != DASHI_OK ||
+        !(tel = dashi_telemetry_new(cfg, errstr, sizeof(errstr)))) {
         fprintf(stderr, "dashi run: %s\n", errstr);
         goto out;
     }
-    fprintf(stderr,
-            "dashi run: stopped: %llu consumed, %llu applied, %llu duplicates, %llu dead letters, "
+    po.tel = tel;
+    dashi_kafka_install_signals();
+    if (dashi_pipeline_run(&po, &stats, errstr, sizeof(errstr)) != DASHI_OK) {
+        say(cfg, DASHI_LOG_ERROR, "%s", errstr);
+        goto out;
+    }
+    say(cfg, DASHI_LOG_INFO,
+            "stopped: %llu consumed, %llu applied, %llu duplicates, %llu dead letters, "
             "%llu outputs produced (%llu acknowledged, %llu re-sent) in %.1f s\n",
             (unsigned long long)stats.consumed, (unsigned long long)stats.applied, (unsigned long long)stats.duplicates,
             (unsigned long long)stats.dead_letters, (unsigned long long)stats.outputs_produced,
             (unsigned long long)stats.outputs_acked, (unsigned long long)stats.resent, stats.seconds);
     rc = 0;
 out:
+    dashi_telemetry_destroy(tel);
     dashi_config_destroy(cfg);
     return rc;
 }

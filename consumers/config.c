@@ -14,6 +14,9 @@
 
 #include <jansson.h>
 
+#include "consumers/httpd.h"
+#include "consumers/log.h"
+
 #define ROW_S(n, d, f, desc) {n, DASHI_CFG_STRING, d, 0, 0, offsetof(dashi_config, f), desc}
 #define ROW_I(n, d, lo, hi, f, desc) {n, DASHI_CFG_INT, d, lo, hi, offsetof(dashi_config, f), desc}
 #define ROW_B(n, d, f, desc) {n, DASHI_CFG_BOOL, d, 0, 1, offsetof(dashi_config, f), desc}
@@ -54,7 +57,13 @@ static const dashi_cfg_row rows[] = {
           "SIGTERM/SIGINT: finish the batch, flush, commit and close within this time"),
     ROW_I("max_message_bytes", "1048576", 1024, 104857600, max_message_bytes,
           "larger input records are dead-lettered unread"),
-    ROW_I("metrics.port", "0", 0, 65535, metrics_port, "HTTP port of /metrics, /healthz, /readyz (0 = off)"),
+    ROW_S("metrics.listen", "", metrics_listen,
+          "HOST:PORT serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9464 or :9464 (every "
+          "interface); port 0 = an ephemeral port (logged); empty = off"),
+    ROW_I("health.stall_ms", "60000", 1000, 86400000, health_stall_ms,
+          "/healthz answers 503 when the processing loop has not ticked for this long"),
+    ROW_S("log.level", "info", log_level, "least severe log level written: error, warn, info or debug"),
+    ROW_S("log.format", "text", log_format, "log lines on stderr: text, or json (one JSON object a line)"),
     ROW_B("transactions", "false", transactions,
           "produce outputs and commit offsets in one Kafka transaction (needs a real broker; the mock only acknowledges)"),
 };
@@ -91,6 +100,25 @@ static dashi_err set_kafka(dashi_config *cfg, const char *prop, const char *valu
     return dashi_kv_push(&cfg->kafka, &cfg->n_kafka, prop, value) == 0 ? DASHI_OK : DASHI_ERR_NOMEM;
 }
 
+/* String rows whose values are a choice or have a form: refused here, so `dashi
+ * config check` and --set catch them before anything starts. */
+static dashi_err check_string(const char *key, const char *value, char *errstr, size_t errstr_size) {
+    char host[256];
+    int port;
+    if (strcmp(key, "log.level") == 0 && dashi_log_level_from_name(value) < 0)
+        return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: '%s' is not error, warn, info or debug", key,
+                          value);
+    if (strcmp(key, "log.format") == 0 && strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
+        return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: '%s' is not text or json", key, value);
+    if (strcmp(key, "metrics.listen") == 0 && value[0] &&
+        dashi_httpd_parse_listen(value, host, sizeof(host), &port, errstr, errstr_size) != DASHI_OK) {
+        char why[300];
+        snprintf(why, sizeof(why), "%s", errstr);
+        return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %s", key, why);
+    }
+    return DASHI_OK;
+}
+
 dashi_err dashi_config_set(dashi_config *cfg, const char *key, const char *value, char *errstr, size_t errstr_size) {
     if (strncmp(key, "kafka.", 6) == 0) {
         if (key[6] == '\0')
@@ -104,6 +132,8 @@ dashi_err dashi_config_set(dashi_config *cfg, const char *key, const char *value
     switch (r->type) {
     case DASHI_CFG_STRING: {
         char **s = (char **)field;
+        if (check_string(key, value, errstr, errstr_size) != DASHI_OK)
+            return DASHI_ERR_INVALID;
         free(*s);
         *s = dashi_strdup(value);
         return DASHI_OK;

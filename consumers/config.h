@@ -40,7 +40,9 @@ typedef struct dashi_config {
     char *topic_dead_letter;
     int64_t batch_max_events, poll_ms, merge_wait_ms, idle_advance_ms;
     int64_t shutdown_deadline_ms, redis_timeout_ms, max_message_bytes;
-    int64_t metrics_port;
+    char *metrics_listen;                /* "HOST:PORT" of /metrics, /healthz, /readyz; "" = off */
+    char *log_level, *log_format;        /* error|warn|info|debug, text|json */
+    int64_t health_stall_ms;
     bool transactions;
     dashi_kv *kafka; size_t n_kafka;     /* kafka.* properties without the prefix, in file order */
 } dashi_config;

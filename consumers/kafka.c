@@ -4,9 +4,12 @@
  * override anything (e.g. security.protocol), except what would break the
  * processor's guarantees: enable.auto.commit (progress lives in Redis),
  * enable.idempotence and acks — those are forced and a conflicting value is an
- * error rather than a silent change.
+ * error rather than a silent change. librdkafka's own log lines go through the
+ * process log (consumers/log.h, component "kafka") unless a hook says otherwise.
  */
 #include "consumers/kafka.h"
+
+#include "consumers/log.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +29,10 @@ void dashi_kafka_install_signals(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+static void log_to_process_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    dashi_log_rdkafka(rk, level, fac, buf);
 }
 
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr, size_t errstr_size) {
@@ -59,6 +66,8 @@ rd_kafka_conf_t *dashi_kafka_conf_new(const dashi_config *cfg, dashi_kafka_role 
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         if (defaults[i].role == role && conf_set(conf, defaults[i].name, defaults[i].value, errstr, errstr_size))
             goto fail;
+    if (hooks && hooks->stats_cb && conf_set(conf, "statistics.interval.ms", "1000", errstr, errstr_size))
+        goto fail;
     for (size_t i = 0; i < cfg->n_kafka; i++) {
         const char *k = cfg->kafka[i].key, *v = cfg->kafka[i].value;
         for (size_t d = 0; d < sizeof(defaults) / sizeof(defaults[0]); d++)
@@ -75,13 +84,14 @@ rd_kafka_conf_t *dashi_kafka_conf_new(const dashi_config *cfg, dashi_kafka_role 
         goto fail;
     if (role == DASHI_KAFKA_CONSUMER && conf_set(conf, "group.id", group ? group : cfg->group_id, errstr, errstr_size))
         goto fail;
+    rd_kafka_conf_set_log_cb(conf, hooks && hooks->log_cb ? hooks->log_cb : log_to_process_log);
     if (hooks) {
+        if (hooks->stats_cb)
+            rd_kafka_conf_set_stats_cb(conf, hooks->stats_cb);
         if (hooks->dr_msg_cb)
             rd_kafka_conf_set_dr_msg_cb(conf, hooks->dr_msg_cb);
         if (hooks->rebalance_cb)
             rd_kafka_conf_set_rebalance_cb(conf, hooks->rebalance_cb);
-        if (hooks->log_cb)
-            rd_kafka_conf_set_log_cb(conf, hooks->log_cb);
         rd_kafka_conf_set_opaque(conf, hooks->opaque);
     }
     return conf;

@@ -20,7 +20,9 @@ typedef enum { DASHI_KAFKA_CONSUMER, DASHI_KAFKA_PRODUCER } dashi_kafka_role;
 typedef struct dashi_kafka_hooks {
     void (*dr_msg_cb)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
     void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque);
-    void (*log_cb)(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+    void (*log_cb)(const rd_kafka_t *rk, int level, const char *fac, const char *buf); /* NULL: the process log */
+    /* statistics JSON every statistics.interval.ms (1000 unless kafka.statistics.interval.ms says otherwise) */
+    int (*stats_cb)(rd_kafka_t *rk, char *json, size_t json_len, void *opaque);
     void *opaque;
 } dashi_kafka_hooks;
 

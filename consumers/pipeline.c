@@ -47,6 +47,8 @@
 
 #include "consumers/codec.h"
 #include "consumers/kafka.h"
+#include "consumers/log.h"
+#include "consumers/telemetry.h"
 #include "core/engine.h"
 #include "core/hashing.h"
 #include "core/rules.h"
@@ -124,17 +126,6 @@ static dashi_time wall_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (dashi_time)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void logf_(const pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(const pipeline *p, const char *fmt, ...) {
-    (void)p;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "dashi run: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
 }
 
 static void set_fatal(pipeline *p, dashi_err err, const char *msg) {
@@ -263,7 +254,7 @@ static dashi_err step_hook(void *opaque, const dashi_ctx *ctx, dashi_writeset *w
         }
         if (dashi_codec_encode(p->codec, ev, &e.val, &e.len, why, sizeof(why)) != DASHI_OK) {
             /* our own output does not match the contract: a bug, never the input's fault */
-            logf_(p, "cannot encode %s output of %s: %s", dashi_event_type_name(ev->type), ctx->cause, why);
+            dashi_log(DASHI_LOG_ERROR, "pipeline", "cannot encode %s output of %s: %s", dashi_event_type_name(ev->type), ctx->cause, why);
             return DASHI_ERR_INTERNAL;
         }
         snprintf(okey, sizeof(okey), "%s%04zu", prefix, i);
@@ -312,11 +303,11 @@ static void produce_entry(pipeline *p, const char *okey, const char *topic, cons
 
 static int emit_output(void *opaque, const dashi_event *ev) {
     pipeline *p = opaque;
-    (void)ev;
     if (p->emitted >= p->n_pending)
         return 0; /* no hook ran (cannot happen): nothing to send */
     out_entry *e = &p->pending[p->emitted++];
     produce_entry(p, e->okey, e->topic, e->key, e->id, e->type, e->val, e->len, NULL);
+    dashi_telemetry_event_out(p->opts->tel, e->topic, ev);
     return 0;
 }
 
@@ -328,7 +319,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         return;
     if (m->err) {
         /* the outbox keeps it: it is sent again on the next assignment/restart */
-        logf_(p, "delivery of %s failed: %s (kept in the outbox)", okey, rd_kafka_err2str(m->err));
+        dashi_log(DASHI_LOG_WARN, "kafka", "delivery of %s failed: %s (kept in the outbox)", okey, rd_kafka_err2str(m->err));
     } else {
         dashi_writeset_add(&p->acks, DASHI_WS_DEL, okey, strlen(okey), NULL, 0, 0);
         p->stats->outputs_acked++;
@@ -343,7 +334,7 @@ static void flush_acks(pipeline *p) {
     dashi_err result = DASHI_OK;
     char errstr[256];
     if (p->st->ops->apply(p->st, 1, sets, &result, errstr, sizeof(errstr)) != DASHI_OK)
-        logf_(p, "cannot clear acknowledged outbox entries (will retry): %s", errstr);
+        dashi_log(DASHI_LOG_WARN, "redis", "cannot clear acknowledged outbox entries (will retry): %s", errstr);
     else
         dashi_writeset_clear(&p->acks);
 }
@@ -367,7 +358,7 @@ static int resend_one(void *opaque, const char *key, size_t key_len, const char 
                       len, json_object_get(j, "h"));
         rc->n++;
     } else {
-        logf_(rc->p, "outbox entry %s is unreadable; left in place", okey);
+        dashi_log(DASHI_LOG_WARN, "pipeline", "outbox entry %s is unreadable; left in place", okey);
     }
     free(bytes);
     json_decref(j);
@@ -378,16 +369,16 @@ static void resend_outbox(pipeline *p, const char *prefix) {
     resend_ctx rc = {p, 0};
     char errstr[256];
     if (p->st->ops->scan(p->st, prefix, strlen(prefix), resend_one, &rc, errstr, sizeof(errstr)) != DASHI_OK)
-        logf_(p, "cannot read the outbox %s: %s", prefix, errstr);
+        dashi_log(DASHI_LOG_WARN, "redis", "cannot read the outbox %s: %s", prefix, errstr);
     p->stats->resent += rc.n;
     if (rc.n && p->opts->verbose)
-        logf_(p, "re-sent %zu outbox record(s) under %s", rc.n, prefix);
+        dashi_log(DASHI_LOG_INFO, "pipeline", "re-sent %zu outbox record(s) under %s", rc.n, prefix);
 }
 
 /* ---- dead letters ---- */
 
 static void dead_letter(pipeline *p, int ti, int32_t part, int64_t offset, const char *key, const void *raw,
-                        size_t raw_len, const char *reason) {
+                        size_t raw_len, const char *reason, const char *code) {
     char okey[640], num[32], off_key[300], ep_key[32], errstr[256];
     dashi_writeset ws;
     dashi_err result = DASHI_OK;
@@ -415,12 +406,13 @@ static void dead_letter(pipeline *p, int ti, int32_t part, int64_t offset, const
         goto out;
     }
     if (result != DASHI_OK) {
-        logf_(p, "partition %d was taken over (fenced); dead letter left to the new owner", (int)part);
+        dashi_log(DASHI_LOG_WARN, "pipeline", "partition %d was taken over (fenced); dead letter left to the new owner", (int)part);
         goto out;
     }
     produce_entry(p, okey, p->cfg->topic_dead_letter, key, NULL, "DeadLetter", raw, raw_len, h);
     p->stats->dead_letters++;
-    logf_(p, "dead letter: %s[%d]@%" PRId64 ": %s", p->topics[ti], (int)part, offset, reason);
+    dashi_telemetry_dead_letter(p->opts->tel, code);
+    dashi_log(DASHI_LOG_WARN, "pipeline", "dead letter: %s[%d]@%" PRId64 ": %s", p->topics[ti], (int)part, offset, reason);
 out:
     json_decref(h);
     free(text);
@@ -509,7 +501,7 @@ static void on_assign(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
         }
     resend_outbox(p, "ob:t:");
     if (p->opts->verbose)
-        logf_(p, "assigned %d topic-partition(s)", parts->cnt);
+        dashi_log(DASHI_LOG_INFO, "pipeline", "assigned %d topic-partition(s)", parts->cnt);
 }
 
 static void on_revoke(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
@@ -523,7 +515,7 @@ static void on_revoke(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
     }
     rd_kafka_assign(p->consumer, NULL);
     if (p->opts->verbose)
-        logf_(p, "revoked %d topic-partition(s)", parts->cnt);
+        dashi_log(DASHI_LOG_INFO, "pipeline", "revoked %d topic-partition(s)", parts->cnt);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque) {
@@ -533,6 +525,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         on_assign(p, parts);
     else
         on_revoke(p, parts);
+}
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    (void)rk;
+    return dashi_telemetry_kafka_stats(((pipeline *)opaque)->opts->tel, json, len);
 }
 
 /* ---- consuming and applying ---- */
@@ -562,8 +559,9 @@ static void take_message(pipeline *p, rd_kafka_message_t *m) {
         snprintf(why, sizeof(why), "%s is not an input event", dashi_event_type_name(r.ev.type));
         dashi_event_clear(&r.ev);
     }
+    dashi_telemetry_event_in(p->opts->tel, p->topics[ti], why[0] ? NULL : dashi_event_type_name(r.ev.type));
     if (why[0]) {
-        dead_letter(p, ti, part, m->offset, key, m->payload, m->len, why);
+        dead_letter(p, ti, part, m->offset, key, m->payload, m->len, why, dashi_telemetry_intake_reason(why));
         free(key);
         return;
     }
@@ -601,13 +599,15 @@ static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
         if (!dashi_err_retriable(err) || dashi_kafka_stop >= 2)
             break;
         if (attempt++ % 20 == 0)
-            logf_(p, "state not reachable, retrying: %s", why);
+            dashi_log(DASHI_LOG_WARN, "redis", "state not reachable, retrying: %s", why);
+        dashi_telemetry_alive(p->opts->tel);
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
     }
     pending_clear(p);
     if (err == DASHI_OK) {
         p->stats->applied++;
+        dashi_telemetry_step(p->opts->tel, r->arrived_ms);
         p->applied_since_advance = true;
         dashi_time t = dashi_event_time(&r->ev);
         if (t > p->stream_time)
@@ -615,9 +615,9 @@ static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
     } else if (err == DASHI_ERR_DUPLICATE) {
         p->stats->duplicates++;
     } else if (err == DASHI_ERR_INVALID) {
-        dead_letter(p, ti, part, r->offset, r->key, r->raw, r->raw_len, why);
+        dead_letter(p, ti, part, r->offset, r->key, r->raw, r->raw_len, why, "rejected");
     } else if (err == DASHI_ERR_CONFLICT) {
-        logf_(p, "partition %d fenced by another member: %s", (int)part, why);
+        dashi_log(DASHI_LOG_WARN, "pipeline", "partition %d fenced by another member: %s", (int)part, why);
         p->tasks[part].assigned = false;
     } else {
         set_fatal(p, err, why);
@@ -762,7 +762,7 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
             goto out;
         }
         if (attempt % 10 == 0)
-            logf_(p, "waiting for Redis at %s: %s", p->cfg->redis_url, errstr);
+            dashi_log(DASHI_LOG_WARN, "redis", "waiting for Redis: %s", errstr); /* the url may hold a password */
         struct timespec ts = {0, (long)(attempt < 10 ? 100 : 500) * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -771,8 +771,9 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
         goto out;
     }
     dashi_engine_set_step_hook(p->eng, step_hook, p);
+    dashi_state_redis_set_observer(p->st, dashi_telemetry_redis_rtt, p->opts->tel);
     dashi_kafka_hooks ph = {.dr_msg_cb = on_delivery, .opaque = p};
-    dashi_kafka_hooks ch = {.rebalance_cb = on_rebalance, .opaque = p};
+    dashi_kafka_hooks ch = {.rebalance_cb = on_rebalance, .stats_cb = on_stats, .opaque = p};
     if (!(p->producer = dashi_kafka_new(p->cfg, DASHI_KAFKA_PRODUCER, opts->bootstrap, NULL, &ph, errstr, errstr_size)) ||
         !(p->consumer = dashi_kafka_new(p->cfg, DASHI_KAFKA_CONSUMER, opts->bootstrap, NULL, &ch, errstr, errstr_size))) {
         err = DASHI_ERR_INVALID;
@@ -795,7 +796,7 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, (int)p->cfg->poll_ms);
         while (m) {
             if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                logf_(p, "consumer: %s", rd_kafka_message_errstr(m));
+                dashi_log(DASHI_LOG_WARN, "kafka", "consumer: %s", rd_kafka_message_errstr(m));
             else
                 take_message(p, m);
             rd_kafka_message_destroy(m);
@@ -805,6 +806,8 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
         size_t applied = drain(p, now);
         rd_kafka_poll(p->producer, 0);
         flush_acks(p);
+        dashi_telemetry_tick(p->opts->tel, p->st, p->rules, p->stream_time,
+                             (int64_t)(p->stats->outputs_produced - p->stats->outputs_acked) + (int64_t)p->acks.n);
         if (polled || applied || p->assigned_at_ms == 0)
             last_work = now;
         if (p->assigned_at_ms > last_work)

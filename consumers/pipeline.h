@@ -18,6 +18,7 @@ typedef struct dashi_pipeline_opts {
     dashi_time clock_until;      /* idle advance never moves stream time past this; DASHI_TIME_NONE = wall clock */
     int64_t exit_idle_ms;        /* exit after this long with nothing to do (0 = run until signalled) */
     int verbose;
+    struct dashi_telemetry *tel; /* borrowed, may be NULL: metrics and health (consumers/telemetry.h) */
 } dashi_pipeline_opts;
 
 typedef struct dashi_pipeline_stats {

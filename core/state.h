@@ -120,6 +120,9 @@ dashi_state *dashi_state_mem_new(void);
  * Every key is stored under prefix (e.g. "dashi:"; may be NULL for none). Connects,
  * authenticates and loads its scripts; NULL with errstr on failure. */
 dashi_state *dashi_state_redis_new(const char *url, const char *prefix, char *errstr, size_t errstr_size);
+/* Call fn(opaque, seconds) after each Redis round trip that got its replies (for
+ * metrics); fn NULL stops it. A no-op on a store that is not a Redis one. */
+void dashi_state_redis_set_observer(dashi_state *st, void (*fn)(void *opaque, double seconds), void *opaque);
 
 /* "memory" → dashi_state_mem_new(), anything else → dashi_state_redis_new(spec, prefix). */
 dashi_state *dashi_state_open(const char *spec, const char *prefix, char *errstr, size_t errstr_size);

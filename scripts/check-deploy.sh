@@ -226,9 +226,9 @@ c = pod["containers"][0]
 unit = open("deploy/systemd/dashi.service").read()
 dockerfile = open("deploy/Dockerfile").read()
 for p, cfg in cfgs.items():
-    port = cfg.get("metrics.port")
-    if port != 9464:
-        bad.append(f"{p}: metrics.port {port} (expected 9464)")
+    listen = cfg.get("metrics.listen", "")
+    if listen not in ("0.0.0.0:9464", ":9464"):
+        bad.append(f"{p}: metrics.listen {listen!r} (expected all interfaces, port 9464: probes and Prometheus come from outside)")
     deadline_s = cfg.get("shutdown.deadline_ms", 10000) / 1000
     if pod["terminationGracePeriodSeconds"] <= deadline_s + 5:
         bad.append(f"k8s terminationGracePeriodSeconds {pod['terminationGracePeriodSeconds']} not beyond {p} shutdown.deadline_ms + 5 s")

@@ -40,6 +40,8 @@
  * to a dead socket is blocked and discarded around every call, so the process is
  * not killed and its signal disposition is left alone. One store = one hiredis
  * context = one thread. Keys and values are binary-safe (argv with lengths).
+ * An optional observer (dashi_state_redis_set_observer) is told the duration of
+ * every round trip that got its replies: a command, or one whole pipeline.
  */
 #include "core/state.h"
 
@@ -137,7 +139,15 @@ typedef struct redis_state {
     size_t argv_cap;
     char *arena;
     size_t arena_cap;
+    void (*observe)(void *opaque, double seconds); /* may be NULL */
+    void *observe_opaque;                          /* borrowed */
 } redis_state;
+
+static double mono_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* ---------------------------------------------------------------- SIGPIPE */
 
@@ -235,9 +245,12 @@ static dashi_err rs_lost(redis_state *r, const char *what, char *errstr, size_t 
  * reply: the caller decides), TRANSPORT when the connection broke. */
 static dashi_err rs_call(redis_state *r, int argc, const char **argv, const size_t *lens, redisReply **out,
                          const char *what, char *errstr, size_t errstr_size) {
+    double t0 = r->observe ? mono_seconds() : 0;
     *out = redisCommandArgv(r->ctx, argc, argv, lens);
     if (!*out)
         return rs_lost(r, what, errstr, errstr_size);
+    if (r->observe)
+        r->observe(r->observe_opaque, mono_seconds() - t0);
     return DASHI_OK;
 }
 
@@ -511,6 +524,7 @@ static dashi_err apply_round(redis_state *r, size_t n, const dashi_writeset *con
                              unsigned char *todo, char *errstr, size_t errstr_size) {
     dashi_err err = DASHI_OK;
     size_t sent = 0;
+    double t0 = r->observe ? mono_seconds() : 0;
 
     for (size_t i = 0; i < n; i++) {
         if (!todo[i])
@@ -558,6 +572,8 @@ static dashi_err apply_round(redis_state *r, size_t n, const dashi_writeset *con
         }
         freeReplyObject(rep);
     }
+    if (r->observe && r->ctx)
+        r->observe(r->observe_opaque, mono_seconds() - t0);
     return err;
 }
 
@@ -1024,6 +1040,14 @@ static char *concat(const char *prefix, size_t prefix_len, const char *suffix, s
     memcpy(s + prefix_len, suffix, sl + 1);
     *len = prefix_len + sl;
     return s;
+}
+
+void dashi_state_redis_set_observer(dashi_state *st, void (*fn)(void *opaque, double seconds), void *opaque) {
+    if (!st || st->ops != &redis_ops)
+        return;
+    redis_state *r = (redis_state *)st;
+    r->observe = fn;
+    r->observe_opaque = opaque;
 }
 
 dashi_state *dashi_state_redis_new(const char *url, const char *prefix, char *errstr, size_t errstr_size) {

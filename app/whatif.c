@@ -25,8 +25,6 @@
 #include "core/engine.h"
 #include "core/state.h"
 
-#define RETRY_NONE 0
-
 struct dashi_whatif {
     dashi_whatif_side side[DASHI_WHATIF_SIDES];
     json_t *cm[DASHI_WHATIF_SIDES];       /* commission_id → latest {a,t,v,e,m,b,base,r} */

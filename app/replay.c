@@ -22,6 +22,7 @@ void dashi_event_list_clear(dashi_event_list *l) {
         dashi_event_clear(&l->events[i]);
     free(l->events);
     free(l->lines);
+    free(l->sizes);
     memset(l, 0, sizeof(*l));
 }
 
@@ -36,10 +37,15 @@ int dashi_event_list_push(dashi_event_list *l, dashi_event *ev, size_t line) {
         if (!nl)
             return -1;
         l->lines = nl;
+        size_t *ns = realloc(l->sizes, cap * sizeof(*ns));
+        if (!ns)
+            return -1;
+        l->sizes = ns;
         l->cap = cap;
     }
     l->events[l->n] = *ev;
     l->lines[l->n] = line;
+    l->sizes[l->n] = 0;
     l->n++;
     return 0;
 }
@@ -51,6 +57,7 @@ dashi_err dashi_replay_read(FILE *f, const char *name, dashi_event_list *l, dash
     size_t cap = 0, lineno = 0;
     ssize_t len;
     while ((len = getline(&line, &cap, f)) >= 0) {
+        size_t raw = (size_t)len;
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
@@ -82,6 +89,7 @@ dashi_err dashi_replay_read(FILE *f, const char *name, dashi_event_list *l, dash
             err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "%s: out of memory at line %zu", name, lineno);
             goto out;
         }
+        l->sizes[l->n - 1] = raw;
     }
     if (ferror(f))
         err = dashi_errf(DASHI_ERR_IO, errstr, errstr_size, "%s: read error after line %zu", name, lineno);
@@ -103,9 +111,11 @@ void dashi_replay_sort(dashi_event_list *l) {
     /* bottom-up merge sort of (event, line) pairs: stable and O(n log n) */
     dashi_event *tmp = malloc(l->n * sizeof(*tmp));
     size_t *tmpl = malloc(l->n * sizeof(*tmpl));
-    if (!tmp || !tmpl) {
+    size_t *tmps = malloc(l->n * sizeof(*tmps));
+    if (!tmp || !tmpl || !tmps) {
         free(tmp);
         free(tmpl);
+        free(tmps);
         /* fall back to a stable insertion sort: slow but correct */
         for (size_t i = 1; i < l->n; i++)
             for (size_t j = i; j > 0 && event_cmp(&l->events[j - 1], &l->events[j]) > 0; j--) {
@@ -115,6 +125,9 @@ void dashi_replay_sort(dashi_event_list *l) {
                 size_t x = l->lines[j];
                 l->lines[j] = l->lines[j - 1];
                 l->lines[j - 1] = x;
+                x = l->sizes[j];
+                l->sizes[j] = l->sizes[j - 1];
+                l->sizes[j - 1] = x;
             }
         return;
     }
@@ -126,26 +139,32 @@ void dashi_replay_sort(dashi_event_list *l) {
             while (i < mid && j < hi) {
                 if (event_cmp(&l->events[j], &l->events[i]) < 0) {
                     tmp[k] = l->events[j];
+                    tmps[k] = l->sizes[j];
                     tmpl[k++] = l->lines[j++];
                 } else {
                     tmp[k] = l->events[i];
+                    tmps[k] = l->sizes[i];
                     tmpl[k++] = l->lines[i++];
                 }
             }
             while (i < mid) {
                 tmp[k] = l->events[i];
+                tmps[k] = l->sizes[i];
                 tmpl[k++] = l->lines[i++];
             }
             while (j < hi) {
                 tmp[k] = l->events[j];
+                tmps[k] = l->sizes[j];
                 tmpl[k++] = l->lines[j++];
             }
         }
         memcpy(l->events, tmp, l->n * sizeof(*tmp));
         memcpy(l->lines, tmpl, l->n * sizeof(*tmpl));
+        memcpy(l->sizes, tmps, l->n * sizeof(*tmps));
     }
     free(tmp);
     free(tmpl);
+    free(tmps);
 }
 
 static void backoff(int attempt) {
@@ -156,7 +175,16 @@ static void backoff(int attempt) {
 dashi_err dashi_replay_run(dashi_engine *e, const dashi_event_list *l, const char *name, dashi_time until,
                            dashi_emit_fn emit, void *emit_opaque, dashi_reject_fn reject, void *reject_opaque,
                            dashi_replay_stats *stats, char *errstr, size_t errstr_size) {
+    return dashi_replay_run_progress(e, l, name, until, emit, emit_opaque, reject, reject_opaque, NULL, NULL, stats,
+                                     errstr, errstr_size);
+}
+
+dashi_err dashi_replay_run_progress(dashi_engine *e, const dashi_event_list *l, const char *name, dashi_time until,
+                                    dashi_emit_fn emit, void *emit_opaque, dashi_reject_fn reject,
+                                    void *reject_opaque, dashi_replay_progress_fn progress, void *progress_opaque,
+                                    dashi_replay_stats *stats, char *errstr, size_t errstr_size) {
     dashi_err err = DASHI_OK;
+    uint64_t bytes_done = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (size_t i = 0; i < l->n; i++) {
@@ -182,6 +210,10 @@ dashi_err dashi_replay_run(dashi_engine *e, const dashi_event_list *l, const cha
             goto out;
         }
         err = DASHI_OK;
+        if (progress) {
+            bytes_done += l->sizes ? l->sizes[i] : 0;
+            progress(progress_opaque, i + 1, bytes_done);
+        }
     }
     if (until != DASHI_TIME_NONE) {
         int attempt = 0;
@@ -189,6 +221,8 @@ dashi_err dashi_replay_run(dashi_engine *e, const dashi_event_list *l, const cha
             err = dashi_engine_advance(e, until, emit, emit_opaque, errstr, errstr_size);
         } while (dashi_err_retriable(err) && ++attempt < RETRIES && (backoff(attempt), 1));
     }
+    if (progress && err == DASHI_OK)
+        progress(progress_opaque, l->n, bytes_done);
 out:
     clock_gettime(CLOCK_MONOTONIC, &t1);
     stats->seconds += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/engine.h"
@@ -30,6 +31,7 @@ typedef void (*dashi_reject_fn)(void *opaque, const char *source, size_t line, c
 typedef struct dashi_event_list {
     dashi_event *events;  /* owned */
     size_t *lines;        /* owned: line number of each event */
+    size_t *sizes;        /* owned: bytes of each event's line with its newline (0: not read from a file) */
     size_t n, cap;
 } dashi_event_list;
 
@@ -52,6 +54,17 @@ void dashi_replay_sort(dashi_event_list *l);
 dashi_err dashi_replay_run(dashi_engine *e, const dashi_event_list *l, const char *name, dashi_time until,
                            dashi_emit_fn emit, void *emit_opaque, dashi_reject_fn reject, void *reject_opaque,
                            dashi_replay_stats *stats, char *errstr, size_t errstr_size);
+
+/* Progress of a run: events done so far (applied, duplicate or refused) of the
+ * list, and the input bytes they came from (the sum of their sizes). */
+typedef void (*dashi_replay_progress_fn)(void *opaque, size_t done, uint64_t bytes_done);
+
+/* dashi_replay_run with a progress callback, called after every event and once
+ * more after the final advance (progress may be NULL). */
+dashi_err dashi_replay_run_progress(dashi_engine *e, const dashi_event_list *l, const char *name, dashi_time until,
+                                    dashi_emit_fn emit, void *emit_opaque, dashi_reject_fn reject,
+                                    void *reject_opaque, dashi_replay_progress_fn progress, void *progress_opaque,
+                                    dashi_replay_stats *stats, char *errstr, size_t errstr_size);
 
 /* The default rules file: $DASHI_RULES, else <source dir>/config/rules.json when it
  * exists, else ./config/rules.json. */

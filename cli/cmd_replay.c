@@ -3,13 +3,16 @@
  * Reads every line first (a file or stdin), so events may come in any order; bad
  * lines go to the rejects file (or stderr) with file, line and reason, and the
  * rest is processed. State is in memory by default, or in Redis (cleared first
- * unless --keep-state, so a replay is reproducible). A summary goes to stderr.
+ * unless --keep-state, so a replay is reproducible). A summary goes to stderr,
+ * and on a terminal a progress line (app/progress.h) while events are applied.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "app/progress.h"
 #include "app/replay.h"
 #include "cli/commands.h"
 #include "core/hashing.h"
@@ -44,6 +47,10 @@ static void reject_line(void *opaque, const char *source, size_t line, const cha
         fprintf(f, "%s:%zu: %s\t%s\n", source, line, reason, text ? text : "");
 }
 
+static void progress_cb(void *opaque, size_t done, uint64_t bytes_done) {
+    dashi_progress_update(opaque, done, bytes_done);
+}
+
 static void help(FILE *f) {
     fprintf(f,
             "usage: dashi replay --in FILE --out FILE [options]\n\n"
@@ -58,7 +65,8 @@ static void help(FILE *f) {
             "  --prefix P         Redis key prefix (default dashi:)\n"
             "  --keep-state       do not clear the Redis state first (continue a previous replay)\n"
             "  --rejects FILE     refused lines with their reasons (default: reasons only, on stderr)\n"
-            "  --quiet            no summary on stderr\n");
+            "  --quiet            no summary and no progress line on stderr (the progress line\n"
+            "                     shows only when stderr is a terminal)\n");
 }
 
 int dashi_cmd_replay(int argc, char **argv) {
@@ -81,6 +89,8 @@ int dashi_cmd_replay(int argc, char **argv) {
     dashi_event_list list = {0};
     dashi_replay_stats stats = {0};
     dashi_time until = DASHI_TIME_NONE;
+    dashi_progress *prog = NULL;
+    uint64_t in_size = 0;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -121,6 +131,9 @@ int dashi_cmd_replay(int argc, char **argv) {
         fprintf(stderr, "dashi replay: cannot open %s: %m\n", in_path);
         goto out;
     }
+    struct stat sb;
+    if (fstat(fileno(in), &sb) == 0 && S_ISREG(sb.st_mode))
+        in_size = (uint64_t)sb.st_size;
     if (rejects_path && !(rej = fopen(rejects_path, "w"))) {
         rej = stderr;
         fprintf(stderr, "dashi replay: cannot create %s: %m\n", rejects_path);
@@ -149,10 +162,21 @@ int dashi_cmd_replay(int argc, char **argv) {
         goto out;
     }
     emit_ctx ec = {out, 0};
-    if (dashi_replay_run(eng, &list, in_path, until, emit_line, &ec, reject_line, rej, &stats, errstr,
-                         sizeof(errstr)) != DASHI_OK) {
+    if (dashi_progress_wanted(stderr, quiet))
+        prog = dashi_progress_new(stderr, in_size);
+    if (dashi_replay_run_progress(eng, &list, in_path, until, emit_line, &ec, reject_line, rej,
+                                  prog ? progress_cb : NULL, prog, &stats, errstr, sizeof(errstr)) != DASHI_OK) {
+        dashi_progress_destroy(prog);
+        prog = NULL;
         fprintf(stderr, "dashi replay: %s\n", errstr);
         goto out;
+    }
+    if (prog) {
+        uint64_t all = 0;
+        for (size_t i = 0; i < list.n; i++)
+            all += list.sizes[i];
+        /* refused lines never reach the list: the run covered the whole input */
+        dashi_progress_finish(prog, list.n, in_size ? in_size : all);
     }
     if (fflush(out) != 0) {
         fprintf(stderr, "dashi replay: write to %s failed: %m\n", out_path);
@@ -171,6 +195,7 @@ out:
         fclose(in);
     if (rej && rej != stderr)
         fclose(rej);
+    dashi_progress_destroy(prog);
     dashi_event_list_clear(&list);
     dashi_engine_destroy(eng);
     dashi_state_destroy(st);

@@ -19,5 +19,7 @@ int dashi_cmd_config(int argc, char **argv);   /* cli/cmd_config.c */
 int dashi_cmd_run(int argc, char **argv);      /* cli/cmd_run.c */
 int dashi_cmd_summary(int argc, char **argv);  /* cli/cmd_summary.c */
 int dashi_cmd_explain(int argc, char **argv);  /* cli/cmd_explain.c */
+int dashi_cmd_whatif(int argc, char **argv);   /* cli/cmd_whatif.c */
+int dashi_cmd_inspect(int argc, char **argv);  /* cli/cmd_inspect.c */
 
 #endif

@@ -16,6 +16,8 @@ static const struct {
     {"run", dashi_cmd_run, "the live processor: Kafka in, Redis state, Kafka out"},
     {"replay", dashi_cmd_replay, "process JSON events offline (NDJSON in, outputs out)"},
     {"explain", dashi_cmd_explain, "why an order, customer or campaign promoter stands as it does, with rule IDs"},
+    {"whatif", dashi_cmd_whatif, "replay the same events under two rules files and report the difference"},
+    {"inspect", dashi_cmd_inspect, "show the stored state of a customer, person, ambassador, campaign or order"},
     {"scenario", dashi_cmd_scenario, "run scenario files and check their expectations"},
     {"rules", dashi_cmd_rules, "check a rules file, or show the rule set in force at a time"},
     {"schemas", dashi_cmd_schemas, "write or check the Avro schemas of every event"},

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "consumers/registry.h"
 #include "core/event_desc.h"
 
 #define PATH_LEN 256
@@ -186,6 +187,7 @@ typedef struct codec_entry {
     avro_value_iface_t *writer_iface;   /* fallback: the writer's own generic class */
     avro_value_t writer_value;
     bool has_writer_value;
+    bool fetched;                       /* fetched by id from the registry: decodes, never encodes */
 } codec_entry;
 
 struct dashi_codec {
@@ -193,6 +195,7 @@ struct dashi_codec {
     codec_entry *entries;
     size_t n_entries, cap_entries;
     uint64_t next_seq;
+    dashi_registry *reg;                /* owned; NULL: ids from the configuration only */
 };
 
 static void entry_release(codec_entry *e) {
@@ -215,6 +218,7 @@ void dashi_codec_destroy(dashi_codec *codec) {
     for (size_t i = 0; i < codec->n_entries; i++)
         entry_release(&codec->entries[i]);
     free(codec->entries);
+    dashi_registry_destroy(codec->reg);
     for (int t = 0; t < DASHI_EV__COUNT; t++) {
         codec_type *ct = &codec->types[t];
         if (ct->has_value)
@@ -232,7 +236,7 @@ static void recompute_encode_ids(dashi_codec *codec) {
         const codec_entry *best = NULL;
         for (size_t i = 0; i < codec->n_entries; i++) {
             const codec_entry *e = &codec->entries[i];
-            if ((int)e->type == t && e->current && (!best || e->seq > best->seq))
+            if ((int)e->type == t && e->current && !e->fetched && (!best || e->seq > best->seq))
                 best = e;
         }
         codec->types[t].has_encode_id = best != NULL;
@@ -240,7 +244,12 @@ static void recompute_encode_ids(dashi_codec *codec) {
     }
 }
 
-dashi_codec *dashi_codec_new(char *errstr, size_t errstr_size) {
+static dashi_err register_entry(dashi_codec *codec, int32_t id, dashi_event_type t, const char *writer_schema_json,
+                                bool fetched, char *errstr, size_t errstr_size);
+
+/* The reader schema and scratch value of every type; with fixed_ids, type t's
+ * current schema under id t + 1. */
+static dashi_codec *codec_create(bool fixed_ids, char *errstr, size_t errstr_size) {
     dashi_codec *codec = calloc(1, sizeof(*codec));
     char *text = NULL;
     dashi_err err = DASHI_OK;
@@ -270,7 +279,8 @@ dashi_codec *dashi_codec_new(char *errstr, size_t errstr_size) {
             break;
         }
         ct->has_value = true;
-        err = dashi_codec_register(codec, t + 1, (dashi_event_type)t, text, errstr, errstr_size);
+        if (fixed_ids)
+            err = register_entry(codec, t + 1, (dashi_event_type)t, text, false, errstr, errstr_size);
     }
     free(text);
     if (err) {
@@ -359,8 +369,106 @@ static codec_entry *find_entry(const dashi_codec *codec, int32_t id) {
     return NULL;
 }
 
+dashi_codec *dashi_codec_new(char *errstr, size_t errstr_size) {
+    return codec_create(true, errstr, errstr_size);
+}
+
+/* Give type t an encode id from the registry: its current schema registered (or
+ * looked up) under its subject. */
+static dashi_err prepare_type(dashi_codec *codec, dashi_event_type t, char *errstr, size_t errstr_size) {
+    char *text = dashi_event_avro_schema_text(t);
+    int32_t id = -1;
+    dashi_err err;
+    if (!text)
+        return dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    if (!(err = dashi_registry_id_for(codec->reg, dashi_registry_subject(codec->reg, t), text, &id, errstr,
+                                      errstr_size)))
+        err = register_entry(codec, id, t, text, false, errstr, errstr_size);
+    free(text);
+    return err;
+}
+
+dashi_codec *dashi_codec_new_for_config(const dashi_config *cfg, uint32_t prepare, char *errstr, size_t errstr_size) {
+    dashi_codec *codec = NULL;
+    char why[768];
+
+    if (!cfg || !cfg->schema_registry_url || !*cfg->schema_registry_url)
+        return dashi_codec_new(errstr, errstr_size);
+    if (!(codec = codec_create(false, errstr, errstr_size)))
+        return NULL;
+    if (!(codec->reg = dashi_registry_new(cfg, errstr, errstr_size)))
+        goto fail;
+    for (int t = 0; t < DASHI_EV__COUNT; t++) {
+        if (!(prepare & (1u << t)))
+            continue;
+        if (prepare_type(codec, (dashi_event_type)t, why, sizeof(why)) != DASHI_OK) {
+            dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "schema id of %s (subject %s): %s",
+                       dashi_event_type_name((dashi_event_type)t), dashi_registry_subject(codec->reg, (dashi_event_type)t),
+                       why);
+            goto fail;
+        }
+    }
+    return codec;
+fail:
+    dashi_codec_destroy(codec);
+    return NULL;
+}
+
+/* The event type whose record name (namespace aside) the writer schema carries. */
+static dashi_err writer_event_type(int32_t id, const char *schema_json, dashi_event_type *t, char *errstr,
+                                   size_t errstr_size) {
+    avro_schema_t s = NULL;
+    const char *name, *dot;
+    dashi_err err = DASHI_OK;
+    if (avro_schema_from_json_length(schema_json, strlen(schema_json), &s)) {
+        s = NULL;
+        err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "schema id %d: not an Avro schema: %s", (int)id,
+                         avro_strerror());
+        goto out;
+    }
+    if (!is_avro_record(s)) {
+        err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "schema id %d: a %s schema, not a dashi event record",
+                         (int)id, avro_schema_type_name(s));
+        goto out;
+    }
+    name = avro_schema_name(s);
+    if (name && (dot = strrchr(name, '.')))
+        name = dot + 1;
+    for (int k = 0; k < DASHI_EV__COUNT; k++)
+        if (name && strcmp(name, dashi_event_type_name((dashi_event_type)k)) == 0) {
+            *t = (dashi_event_type)k;
+            goto out;
+        }
+    err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "schema id %d: record %.100s is not a dashi event", (int)id,
+                     name ? name : "?");
+out:
+    if (s)
+        avro_schema_decref(s);
+    return err;
+}
+
+/* Fetch an id decode has not seen from the registry and register it. */
+static dashi_err fetch_id(dashi_codec *codec, int32_t id, char *errstr, size_t errstr_size) {
+    const char *schema = NULL;
+    dashi_event_type t = DASHI_EV__COUNT;
+    char why[768];
+    dashi_err err = dashi_registry_schema_by_id(codec->reg, id, &schema, why, sizeof(why));
+    if (err == DASHI_ERR_NOT_FOUND)
+        return dashi_errf(err, errstr, errstr_size, "unknown schema id %d: %s", (int)id, why);
+    if (err)
+        return dashi_errf(err, errstr, errstr_size, "%s", why);
+    if ((err = writer_event_type(id, schema, &t, errstr, errstr_size)))
+        return err;
+    return register_entry(codec, id, t, schema, true, errstr, errstr_size);
+}
+
 dashi_err dashi_codec_register(dashi_codec *codec, int32_t id, dashi_event_type t,
                                const char *writer_schema_json, char *errstr, size_t errstr_size) {
+    return register_entry(codec, id, t, writer_schema_json, false, errstr, errstr_size);
+}
+
+static dashi_err register_entry(dashi_codec *codec, int32_t id, dashi_event_type t, const char *writer_schema_json,
+                                bool fetched, char *errstr, size_t errstr_size) {
     codec_entry e, *slot;
     const dashi_record_desc *d = dashi_event_desc(t);
     dashi_err err = DASHI_OK;
@@ -448,6 +556,7 @@ dashi_err dashi_codec_register(dashi_codec *codec, int32_t id, dashi_event_type 
         slot = &codec->entries[codec->n_entries++];
     }
     e.seq = ++codec->next_seq;
+    e.fetched = fetched;
     *slot = e;
     memset(&e, 0, sizeof(e)); /* now owned by the codec */
     recompute_encode_ids(codec);
@@ -589,6 +698,8 @@ dashi_err dashi_codec_encode(dashi_codec *codec, const dashi_event *ev, void **b
     if ((err = dashi_event_validate(ev, errstr, errstr_size)))
         goto out;
     ct = &codec->types[ev->type];
+    if (!ct->has_encode_id && codec->reg && (err = prepare_type(codec, ev->type, errstr, errstr_size)))
+        goto out;
     if (!ct->has_encode_id) {
         err = dashi_errf(DASHI_ERR_NOT_FOUND, errstr, errstr_size,
                          "no schema id registered for the current %s schema",
@@ -1090,7 +1201,12 @@ dashi_err dashi_codec_decode(dashi_codec *codec, const void *buf, size_t len, da
         goto out;
     }
     id = (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 8) | p[4]);
-    if (!(e = find_entry(codec, id))) {
+    if (!(e = find_entry(codec, id)) && codec->reg) {
+        if ((err = fetch_id(codec, id, errstr, errstr_size)))
+            goto out;
+        e = find_entry(codec, id);
+    }
+    if (!e) {
         err = dashi_errf(DASHI_ERR_NOT_FOUND, errstr, errstr_size, "unknown schema id %d", (int)id);
         goto out;
     }

@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "consumers/config.h"
 #include "core/error.h"
 #include "core/event.h"
 
@@ -45,7 +46,19 @@ char *dashi_event_avro_schema_text(dashi_event_type t);
  * NULL on failure, with the reason in errstr. */
 dashi_codec *dashi_codec_new(char *errstr, size_t errstr_size);
 
-/* Free codec; NULL is a no-op. */
+/* A codec for cfg (borrowed during the call): when cfg->schema_registry_url is
+ * empty, the same as dashi_codec_new. Otherwise a codec without fixed ids that owns
+ * a registry client made from cfg (dashi_registry_new); the ids of the types in
+ * the mask prepare (bit 1u << t for type t) are registered or looked up now, so a
+ * registry that is away or refuses dashi's schemas stops start-up instead of the
+ * first output. NULL with the reason in errstr. */
+dashi_codec *dashi_codec_new_for_config(const dashi_config *cfg, uint32_t prepare, char *errstr, size_t errstr_size);
+
+/* The mask of every output event type, for dashi_codec_new_for_config. */
+#define DASHI_CODEC_OUTPUT_TYPES \
+    ((uint32_t)(((1u << DASHI_EV__COUNT) - 1u) & ~((1u << DASHI_EV__FIRST_OUTPUT) - 1u)))
+
+/* Free codec (and its registry client); NULL is a no-op. */
 void dashi_codec_destroy(dashi_codec *codec);
 
 /* Map schema id to event type t written with writer_schema_json (borrowed, parsed
@@ -57,7 +70,8 @@ void dashi_codec_destroy(dashi_codec *codec);
 dashi_err dashi_codec_register(dashi_codec *codec, int32_t id, dashi_event_type t,
                                const char *writer_schema_json, char *errstr, size_t errstr_size);
 
-/* The schema id used to encode type t; -1 when none is registered. */
+/* The schema id used to encode type t; -1 when none is registered (with a registry:
+ * before the type's first encode or prepare). */
 int32_t dashi_codec_schema_id(const dashi_codec *codec, dashi_event_type t);
 
 /* Validate ev and encode it into *buf (malloc'ed, caller frees), *len bytes, in the
@@ -70,7 +84,11 @@ dashi_err dashi_codec_encode(dashi_codec *codec, const dashi_event *ev, void **b
  * cleared first (pass an empty or cleared event) and is left cleared on failure.
  * DASHI_ERR_PARSE on a bad frame or body (wrong magic byte, truncated, garbage),
  * DASHI_ERR_NOT_FOUND for an unknown schema id, DASHI_ERR_INVALID when the record
- * decodes but breaks EVENTS.md (as the JSON reader would say). */
+ * decodes but breaks EVENTS.md (as the JSON reader would say). With a registry, an
+ * id not seen before is fetched: a failure of the registry itself (unreachable,
+ * 5xx: dashi_err_retriable) is returned as is and says nothing about the record
+ * (retry it later); an id the registry does not know is DASHI_ERR_NOT_FOUND, a
+ * schema that is no dashi event DASHI_ERR_INVALID (the record is bad). */
 dashi_err dashi_codec_decode(dashi_codec *codec, const void *buf, size_t len, dashi_event *out,
                              char *errstr, size_t errstr_size);
 

@@ -31,7 +31,23 @@ static const dashi_cfg_row rows[] = {
     ROW_S("hmac.key", "env:DASHI_HMAC_KEY", hmac_key,
           "where the identity-hash secret is: env:NAME or file:/path (mode 0600); 'dev' only for demos"),
     ROW_S("schema_registry.url", "", schema_registry_url,
-          "Confluent Schema Registry; empty = the shipped schemas with ids by event type (1..16)"),
+          "Confluent Schema Registry base URL (http:// or https://): writer schemas fetched by id, output schemas "
+          "registered; empty = the shipped schemas with ids by event type (1..16). See docs/SCHEMA_REGISTRY.md"),
+    ROW_S("schema_registry.user", "", schema_registry_user, "basic-auth user towards the registry (empty = no auth)"),
+    ROW_S("schema_registry.password", "", schema_registry_password,
+          "where the basic-auth password is: env:NAME or file:/path (mode 0600); never the password itself"),
+    ROW_S("schema_registry.ca_file", "", schema_registry_ca_file,
+          "PEM file of the CAs that sign the registry's TLS certificate (empty = the system's CAs)"),
+    ROW_I("schema_registry.timeout_ms", "5000", 100, 600000, schema_registry_timeout_ms,
+          "connect and whole-request timeout of one registry request"),
+    ROW_I("schema_registry.unknown_id_ttl_ms", "30000", 0, 86400000, schema_registry_unknown_id_ttl_ms,
+          "an id the registry answered 404 for is not asked again for this long (its records are dead-lettered); "
+          "known ids are cached for good (ids are immutable)"),
+    ROW_B("schema_registry.auto_register", "true", schema_registry_auto_register,
+          "register dashi's schemas (POST /subjects/S/versions); false = only look them up (POST /subjects/S)"),
+    ROW_S("schema_registry.subject_strategy", "auto", schema_registry_subject_strategy,
+          "subject of a type's schema: topic (TOPIC-value), topic_record (TOPIC-dashi.v1.Type), record "
+          "(dashi.v1.Type), or auto: topic for a topic carrying one event type, topic_record for a shared one"),
     ROW_S("group.id", "dashi", group_id, "Kafka consumer group of the processor"),
     TOPIC(DASHI_EV_ACCOUNT_REGISTERED, "registration", "input: AccountRegistered"),
     ROW_S("topic.association", "association", topic[DASHI_EV_LINK_VISITED], "input: LinkVisited"),
@@ -90,6 +106,27 @@ static const dashi_cfg_row *find_row(const char *name) {
     return NULL;
 }
 
+/* String rows that take one of a few words (a typo must not be ignored). */
+static const struct {
+    const char *name, *choices; /* choices: words separated by '|' */
+} string_choices[] = {
+    {"schema_registry.subject_strategy", "auto|topic|topic_record|record"},
+    {"log.level", "error|warn|info|debug"},
+    {"log.format", "text|json"},
+};
+
+static int choice_ok(const char *choices, const char *value) {
+    size_t n = strlen(value);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, value, n) == 0)
+            return 1;
+        p += len + (bar != NULL);
+    }
+    return 0;
+}
+
 static dashi_err set_kafka(dashi_config *cfg, const char *prop, const char *value) {
     for (size_t i = 0; i < cfg->n_kafka; i++)
         if (strcmp(cfg->kafka[i].key, prop) == 0) {
@@ -105,11 +142,10 @@ static dashi_err set_kafka(dashi_config *cfg, const char *prop, const char *valu
 static dashi_err check_string(const char *key, const char *value, char *errstr, size_t errstr_size) {
     char host[256];
     int port;
-    if (strcmp(key, "log.level") == 0 && dashi_log_level_from_name(value) < 0)
-        return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: '%s' is not error, warn, info or debug", key,
-                          value);
-    if (strcmp(key, "log.format") == 0 && strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
-        return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: '%s' is not text or json", key, value);
+    for (size_t i = 0; i < sizeof(string_choices) / sizeof(string_choices[0]); i++)
+        if (strcmp(key, string_choices[i].name) == 0 && !choice_ok(string_choices[i].choices, value))
+            return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: expected one of %s, got '%s'", key,
+                              string_choices[i].choices, value);
     if (strcmp(key, "metrics.listen") == 0 && value[0] &&
         dashi_httpd_parse_listen(value, host, sizeof(host), &port, errstr, errstr_size) != DASHI_OK) {
         char why[300];

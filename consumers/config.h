@@ -34,7 +34,10 @@ typedef struct dashi_config {
     char *source;                        /* file it came from, or "(defaults)" */
     char *redis_url, *redis_prefix;
     char *rules_file, *hmac_key;
-    char *schema_registry_url;
+    char *schema_registry_url, *schema_registry_user, *schema_registry_password;
+    char *schema_registry_ca_file, *schema_registry_subject_strategy;
+    int64_t schema_registry_timeout_ms, schema_registry_unknown_id_ttl_ms;
+    bool schema_registry_auto_register;
     char *group_id;
     char *topic[DASHI_EV__COUNT];        /* topic of each event type */
     char *topic_dead_letter;

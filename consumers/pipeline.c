@@ -534,6 +534,23 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
 
 /* ---- consuming and applying ---- */
 
+/* Decode, waiting while the schema registry is away (a retriable error is never the
+ * record's fault, so it is never dead-lettered); gives up only when stopping. */
+static dashi_err decode_record(pipeline *p, const rd_kafka_message_t *m, dashi_event *ev, char *why, size_t size) {
+    dashi_err err;
+    for (int attempt = 0;; attempt++) {
+        why[0] = '\0'; /* take_message reads a message as a failure */
+        err = dashi_codec_decode(p->codec, m->payload, m->len, ev, why, size);
+        if (!dashi_err_retriable(err) || dashi_kafka_stop)
+            return err;
+        if (attempt % 10 == 0)
+            dashi_log(DASHI_LOG_WARN, "registry", "cannot decode %s[%d]@%" PRId64 " yet, retrying: %s",
+                      rd_kafka_topic_name(m->rkt), (int)m->partition, m->offset, why);
+        struct timespec ts = {attempt < 10 ? 0 : 1, attempt < 10 ? 200 * 1000000L : 0};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void take_message(pipeline *p, rd_kafka_message_t *m) {
     int ti = topic_index(p, rd_kafka_topic_name(m->rkt));
     int32_t part = m->partition;
@@ -550,14 +567,20 @@ static void take_message(pipeline *p, rd_kafka_message_t *m) {
     p->last_input_ms = mono_ms();
     char *key = m->key ? strndup(m->key, m->key_len) : NULL;
     char why[512] = "";
+    dashi_err derr = DASHI_OK;
     in_rec r;
     memset(&r, 0, sizeof(r));
     if ((int64_t)m->len > p->cfg->max_message_bytes) {
         snprintf(why, sizeof(why), "record of %zu bytes exceeds max_message_bytes", m->len);
-    } else if (dashi_codec_decode(p->codec, m->payload, m->len, &r.ev, why, sizeof(why)) == DASHI_OK &&
+    } else if ((derr = decode_record(p, m, &r.ev, why, sizeof(why))) == DASHI_OK &&
                !dashi_event_type_is_input(r.ev.type)) {
         snprintf(why, sizeof(why), "%s is not an input event", dashi_event_type_name(r.ev.type));
         dashi_event_clear(&r.ev);
+    }
+    if (why[0] && dashi_err_retriable(derr)) { /* stopped while waiting: applying later records would skip it */
+        set_fatal(p, derr, why);
+        free(key);
+        return;
     }
     dashi_telemetry_event_in(p->opts->tel, p->topics[ti], why[0] ? NULL : dashi_event_type_name(r.ev.type));
     if (why[0]) {
@@ -750,7 +773,7 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
 
     if (!(p->rules = dashi_rules_load(p->cfg->rules_file, errstr, errstr_size)) ||
         !(p->keys = dashi_keyring_load(p->cfg->hmac_key, errstr, errstr_size)) ||
-        !(p->codec = dashi_codec_new(errstr, errstr_size))) {
+        !(p->codec = dashi_codec_new_for_config(p->cfg, DASHI_CODEC_OUTPUT_TYPES, errstr, errstr_size))) {
         err = DASHI_ERR_INVALID;
         goto out;
     }

@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config python3
   librdkafka-dev libavro-dev libhiredis-dev libjansson-dev libssl-dev
-  libcriterion-dev redis-server libmicrohttpd-dev
+  libcriterion-dev redis-server libcurl4-openssl-dev libmicrohttpd-dev
   prometheus yamllint shellcheck python3-yaml
 )
 

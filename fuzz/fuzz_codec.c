@@ -18,6 +18,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static dashi_codec *codec;
+static int atexit_set;
+
+static void codec_free(void) {
+    dashi_codec_destroy(codec);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[512];
@@ -27,6 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!codec && !(codec = dashi_codec_new(err, sizeof(err)))) {
         fprintf(stderr, "fuzz_codec: %s\n", err);
         abort();
+    } else if (!atexit_set) {
+        atexit_set = 1;
+        atexit(codec_free); /* what is left at exit is a leak, not the codec's scratch values */
     }
     if (dashi_codec_decode(codec, data, size, &ev, err, sizeof(err)) != DASHI_OK)
         return 0;

@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential cmake pkg-config python3
   librdkafka-dev libavro-dev libhiredis-dev libjansson-dev libssl-dev
   libcriterion-dev redis-server
+  clang libclang-rt-14-dev
 )
 
 missing=()

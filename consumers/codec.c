@@ -36,7 +36,10 @@
 
 #define PATH_LEN 256
 #define MAX_SCHEMA_DEPTH 32
-#define MAX_ELEMENTS (1u << 20) /* array/map elements per message, a bound on zero-width items */
+#define MAX_ELEMENTS (1u << 16) /* array/map elements per message, a bound on zero-width items */
+/* One array or map: the largest limit of any field (event.h); validation then applies
+ * each field's own limit. Checked on the claimed counts, before avro-c allocates. */
+#define MAX_ARRAY_ELEMENTS DASHI_MAX_ARRAY_LEN
 
 /* ---------------------------------------------------------------------------------- */
 /* schema generation                                                                  */
@@ -798,6 +801,7 @@ static int check_length_prefixed(body_cursor *c) {
 
 static int check_blocks(body_cursor *c, avro_schema_t items, int is_map, int depth) {
     int64_t count, size;
+    uint64_t total = 0;
     for (;;) {
         if (read_varint(c, &count))
             return -1;
@@ -814,6 +818,9 @@ static int check_blocks(body_cursor *c, avro_schema_t items, int is_map, int dep
         }
         if ((uint64_t)count > MAX_ELEMENTS - c->elements)
             return fail(c, "too many array or map elements");
+        if ((uint64_t)count > MAX_ARRAY_ELEMENTS - total)
+            return fail(c, "array or map longer than the limit");
+        total += (uint64_t)count;
         c->elements += (size_t)count;
         for (int64_t k = 0; k < count; k++) {
             if (is_map && check_length_prefixed(c))
@@ -1188,6 +1195,11 @@ dashi_err dashi_codec_decode(dashi_codec *codec, const void *buf, size_t len, da
         memset(out, 0, sizeof(*out));
     if (!codec || !out || (!buf && len)) {
         err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "decode: bad arguments");
+        goto out;
+    }
+    if (len > DASHI_MAX_EVENT_BYTES) {
+        err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                         "record of %zu bytes, more than the limit of %d", len, DASHI_MAX_EVENT_BYTES);
         goto out;
     }
     if (len < DASHI_WIRE_HEADER_LEN) {

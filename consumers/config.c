@@ -71,8 +71,11 @@ static const dashi_cfg_row rows[] = {
           "when input is idle this long, stream time follows the wall clock so timers fire (0 = never)"),
     ROW_I("shutdown.deadline_ms", "10000", 100, 600000, shutdown_deadline_ms,
           "SIGTERM/SIGINT: finish the batch, flush, commit and close within this time"),
-    ROW_I("max_message_bytes", "1048576", 1024, 104857600, max_message_bytes,
-          "larger input records are dead-lettered unread"),
+    ROW_I("max_message_bytes", "1048576", 1024, DASHI_MAX_EVENT_BYTES, max_message_bytes,
+          "larger input records are dead-lettered unread (the decoder's own limit is 1048576)"),
+    ROW_I("input.max_future_ms", "86400000", 0, 31622400000LL, input_max_future_ms,
+          "an input whose occurred_at is more than this ahead of the wall clock is dead-lettered "
+          "(\"occurred_at too far in the future\"): it would advance stream time and fire every timer"),
     ROW_S("metrics.listen", "", metrics_listen,
           "HOST:PORT serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9464 or :9464 (every "
           "interface); port 0 = an ephemeral port (logged); empty = off"),
@@ -226,30 +229,63 @@ dashi_config *dashi_config_new_default(char *errstr, size_t errstr_size) {
     return cfg; /* topics of types sharing one (shared_topics) stay NULL: see topic_of() */
 }
 
-/* Line of the first occurrence of "key" in the file (jansson keeps no positions
+/* Line of the first occurrence of "key" in the text (jansson keeps no positions
  * for values; the file is flat, so a key's text is unique enough). 0 if not found. */
-static int key_line(const char *path, const char *key) {
-    FILE *f = fopen(path, "r");
-    char buf[4096], needle[300];
-    int line = 0, found = 0;
-    snprintf(needle, sizeof(needle), "\"%s\"", key);
-    while (f && !found && fgets(buf, sizeof(buf), f)) {
-        line++;
-        found = strstr(buf, needle) != NULL;
+static int key_line(const char *text, size_t len, const char *key) {
+    size_t klen = strlen(key);
+    int line = 1;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\n')
+            line++;
+        else if (text[i] == '"' && len - i - 1 > klen && memcmp(text + i + 1, key, klen) == 0 &&
+                 text[i + 1 + klen] == '"')
+            return line;
     }
-    if (f)
-        fclose(f);
-    return found ? line : 0;
+    return 0;
 }
 
 dashi_config *dashi_config_load(const char *path, char *errstr, size_t errstr_size) {
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    size_t len = 0, cap = 0, got;
+    dashi_config *cfg = NULL;
+    if (!f) {
+        dashi_errf(DASHI_ERR_IO, errstr, errstr_size, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    do { /* the whole file: its text gives the line of a bad key */
+        if (len + 4096 > cap) {
+            char *grown = realloc(text, cap = cap ? cap * 2 : 8192);
+            if (!grown) {
+                dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", path);
+                goto out;
+            }
+            text = grown;
+        }
+        got = fread(text + len, 1, cap - len, f);
+        len += got;
+    } while (got > 0);
+    if (ferror(f)) {
+        dashi_errf(DASHI_ERR_IO, errstr, errstr_size, "%s: cannot read: %s", path, strerror(errno));
+        goto out;
+    }
+    cfg = dashi_config_load_buffer(path, text, len, errstr, errstr_size);
+out:
+    fclose(f);
+    free(text);
+    return cfg;
+}
+
+dashi_config *dashi_config_load_buffer(const char *name, const char *text, size_t len, char *errstr,
+                                       size_t errstr_size) {
     json_error_t jerr;
     json_t *doc = NULL;
+    const char *path = name ? name : "(buffer)";
     dashi_config *cfg = dashi_config_new_default(errstr, errstr_size);
     char why[512];
     if (!cfg)
         goto out;
-    if (!(doc = json_load_file(path, 0, &jerr))) {
+    if (!(doc = json_loadb(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES, &jerr))) {
         dashi_errf(DASHI_ERR_PARSE, errstr, errstr_size, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
         goto fail;
     }
@@ -261,27 +297,27 @@ dashi_config *dashi_config_load(const char *path, char *errstr, size_t errstr_si
     json_t *v;
     json_object_foreach(doc, key, v) {
         char num[32];
-        const char *text = NULL;
+        const char *val = NULL;
         if (key[0] == '_')
             continue; /* comments */
         if (json_is_string(v))
-            text = json_string_value(v);
+            val = json_string_value(v);
         else if (json_is_integer(v))
-            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v)), text = num;
+            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v)), val = num;
         else if (json_is_boolean(v))
-            text = json_is_true(v) ? "true" : "false";
-        if (!text) {
+            val = json_is_true(v) ? "true" : "false";
+        if (!val) {
             dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %s: expected a string, integer or boolean", path, key);
             goto fail;
         }
         const dashi_cfg_row *r = find_row(key);
-        int line = key_line(path, key);
+        int line = key_line(text, len, key);
         if (r && (r->type == DASHI_CFG_STRING) != (json_is_string(v) != 0)) {
             dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s:%d: %s: expected %s", path, line, key,
                        r->type == DASHI_CFG_INT ? "an integer" : r->type == DASHI_CFG_BOOL ? "true or false" : "a string");
             goto fail;
         }
-        if (dashi_config_set(cfg, key, text, why, sizeof(why)) != DASHI_OK) {
+        if (dashi_config_set(cfg, key, val, why, sizeof(why)) != DASHI_OK) {
             dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s:%d: %s", path, line, why);
             goto fail;
         }

@@ -46,6 +46,7 @@ typedef struct dashi_config {
     char *metrics_listen;                /* "HOST:PORT" of /metrics, /healthz, /readyz; "" = off */
     char *log_level, *log_format;        /* error|warn|info|debug, text|json */
     int64_t health_stall_ms;
+    int64_t input_max_future_ms;         /* inputs further ahead of the wall clock are dead letters */
     bool transactions;
     dashi_kv *kafka; size_t n_kafka;     /* kafka.* properties without the prefix, in file order */
 } dashi_config;
@@ -57,6 +58,10 @@ const dashi_cfg_row *dashi_config_rows(size_t *n);
 dashi_config *dashi_config_new_default(char *errstr, size_t errstr_size);
 /* Defaults overridden by the file; NULL with "FILE: key: what is wrong" on error. */
 dashi_config *dashi_config_load(const char *path, char *errstr, size_t errstr_size);
+/* The same from len bytes of text (borrowed; need not be NUL-terminated); name (may
+ * be NULL) stands for the file in messages and becomes cfg->source. */
+dashi_config *dashi_config_load_buffer(const char *name, const char *text, size_t len, char *errstr,
+                                       size_t errstr_size);
 void dashi_config_destroy(dashi_config *cfg); /* NULL-safe */
 
 /* Set one key (as in the file) from text: used by the loader and by command-line

@@ -572,10 +572,17 @@ static void take_message(pipeline *p, rd_kafka_message_t *m) {
     memset(&r, 0, sizeof(r));
     if ((int64_t)m->len > p->cfg->max_message_bytes) {
         snprintf(why, sizeof(why), "record of %zu bytes exceeds max_message_bytes", m->len);
-    } else if ((derr = decode_record(p, m, &r.ev, why, sizeof(why))) == DASHI_OK &&
-               !dashi_event_type_is_input(r.ev.type)) {
-        snprintf(why, sizeof(why), "%s is not an input event", dashi_event_type_name(r.ev.type));
-        dashi_event_clear(&r.ev);
+    } else if ((derr = decode_record(p, m, &r.ev, why, sizeof(why))) == DASHI_OK) {
+        /* bad input too: an output, a type on another type's topic, and an instant so far
+         * ahead that it would advance stream time and fire every timer (docs/SECURITY.md) */
+        if (!dashi_event_type_is_input(r.ev.type))
+            snprintf(why, sizeof(why), "%s is not an input event", dashi_event_type_name(r.ev.type));
+        else if (strcmp(dashi_config_topic(p->cfg, r.ev.type), p->topics[ti]) != 0)
+            snprintf(why, sizeof(why), "%s does not belong on topic %s", dashi_event_type_name(r.ev.type), p->topics[ti]);
+        else if (dashi_event_time(&r.ev) > wall_ms() + p->cfg->input_max_future_ms)
+            snprintf(why, sizeof(why), "occurred_at too far in the future (more than input.max_future_ms ahead)");
+        if (why[0])
+            dashi_event_clear(&r.ev);
     }
     if (why[0] && dashi_err_retriable(derr)) { /* stopped while waiting: applying later records would skip it */
         set_fatal(p, derr, why);

@@ -215,6 +215,10 @@ const char *dashi_telemetry_intake_reason(const char *why) {
         return "too_large";
     if (strstr(why, "is not an input event"))
         return "not_input";
+    if (strstr(why, "does not belong on topic"))
+        return "wrong_topic";
+    if (strstr(why, "too far in the future"))
+        return "future";
     for (size_t i = 0; i < NB(undecodable); i++)
         if (strncmp(why, undecodable[i], strlen(undecodable[i])) == 0)
             return "undecodable";

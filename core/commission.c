@@ -144,6 +144,16 @@ static void codes_to_json(json_t *o, const char *k, const codes *c) {
 
 /* ------------------------------------------------------------------ arithmetic */
 
+/* a + b, held at the int64 bounds: sums of amounts across orders (yunqi, the cap,
+ * tier bases) cannot wrap. One order's amounts are bounded by validation
+ * (DASHI_MAX_AMOUNT per order); only a long history of such orders comes near. */
+static int64_t sat_add(int64_t a, int64_t b) {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 /* Half-up to the fen, once (RULES: rounding). */
 static int64_t round_rate(int64_t base, int64_t rate_bp) {
     return (int64_t)(((__int128)base * rate_bp + BP_WHOLE / 2) / BP_WHOLE);
@@ -355,7 +365,7 @@ static int64_t tier_basis(dashi_ctx *ctx, const json_t *amb) {
         char m[16];
         dashi_cst_month_str(dashi_cst_month_add(ctx->now, (int)-back), m);
         if (set->tier_basis == DASHI_TIER_BASIS_YUNQI) {
-            basis += jint(json_object_get(amb, "yq"), m, 0);
+            basis = sat_add(basis, jint(json_object_get(amb, "yq"), m, 0));
             continue;
         }
         const char *person;
@@ -471,7 +481,8 @@ static void credit_yunqi(dashi_ctx *ctx, const char *amb_uid, int64_t fen) {
     json_t *amb = dashi_view_editf(ctx->view, "amb:%s", amb_uid);
     if (!amb || fen == 0)
         return;
-    int64_t yunqi = fen * ctx->set->yunqi_per_rmb / FEN_PER_RMB;
+    __int128 yq128 = (__int128)fen * ctx->set->yunqi_per_rmb / FEN_PER_RMB;
+    int64_t yunqi = yq128 > INT64_MAX ? INT64_MAX : yq128 < -INT64_MAX ? -INT64_MAX : (int64_t)yq128;
     char month[16];
     dashi_cst_month_str(ctx->now, month);
     json_t *yq = json_object_get(amb, "yq");
@@ -479,8 +490,8 @@ static void credit_yunqi(dashi_ctx *ctx, const char *amb_uid, int64_t fen) {
         yq = json_object();
         json_object_set_new(amb, "yq", yq);
     }
-    set_int(yq, month, jint(yq, month, 0) + yunqi);
-    set_int(amb, "yunqi", jint(amb, "yunqi", 0) + yunqi);
+    set_int(yq, month, sat_add(jint(yq, month, 0), yunqi));
+    set_int(amb, "yunqi", sat_add(jint(amb, "yunqi", 0), yunqi));
 }
 
 /* Set the order's contribution to its ambassador's valid-new-user count (T1). */
@@ -646,7 +657,7 @@ static void open_commission(dashi_ctx *ctx, const dashi_order_paid *op, const da
     if (asc) {
         arr_add_unique(jarr(asc, "orders"), op->order_id);
         if (oc->first) {
-            set_int(asc, "cap_used", jint(asc, "cap_used", 0) + amount);
+            set_int(asc, "cap_used", sat_add(jint(asc, "cap_used", 0), amount));
             if (set->pure_new_repurchase_days > 0 && oc->kind == DASHI_CUST_PURE_NEW)
                 set_int(asc, "keep_until", max64(jint(asc, "keep_until", DASHI_TIME_NONE),
                                                  ctx->now + days_ms(set->pure_new_repurchase_days)));

@@ -99,7 +99,7 @@ static void ctx_free_outputs(dashi_ctx *ctx) {
  * gets its "d" (a malloc'ed copy; NULL when the marker is absent or has none). */
 static dashi_err marker_read(dashi_engine *e, const char *id, bool *present, char **digest, char *errstr,
                              size_t errstr_size) {
-    char key[512];
+    char key[DASHI_MAX_ID_LEN + 8]; /* "ev:" + an id of at most DASHI_MAX_ID_LEN bytes */
     dashi_bytes k = {key, 0}, v = {NULL, 0};
     json_t *mark = NULL;
     json_error_t jerr;
@@ -107,7 +107,10 @@ static dashi_err marker_read(dashi_engine *e, const char *id, bool *present, cha
 
     *present = false;
     *digest = NULL;
-    snprintf(key, sizeof(key), "ev:%s", id);
+    if ((size_t)snprintf(key, sizeof(key), "ev:%s", id) >= sizeof(key)) {
+        err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "event_id: longer than %d bytes", DASHI_MAX_ID_LEN);
+        goto out;
+    }
     k.len = strlen(key);
     if ((err = e->state->ops->mget(e->state, 1, &k, &v, errstr, errstr_size)) != DASHI_OK || !v.data)
         goto out;
@@ -255,7 +258,7 @@ dashi_err dashi_engine_process(dashi_engine *e, const dashi_event *ev, dashi_emi
                                char *errstr, size_t errstr_size) {
     dashi_err err = DASHI_OK;
     dashi_ctx ctx;
-    char marker[512], digest[40], mtext[96], *prev = NULL;
+    char marker[DASHI_MAX_ID_LEN + 8], digest[40], mtext[96], *prev = NULL;
     bool seen = false;
     int stop = 0, mlen;
     memset(&ctx, 0, sizeof(ctx));
@@ -266,11 +269,24 @@ dashi_err dashi_engine_process(dashi_engine *e, const dashi_event *ev, dashi_emi
     }
     const char *id = dashi_event_id(ev);
     dashi_time t = dashi_event_time(ev);
+    /* before any timer fires: an event outside the rules' plausible range (EVENTS.md
+     * "Bad input") must not move the clock either */
+    if (t < e->rules->plausible_from || t >= e->rules->plausible_until) {
+        char a[DASHI_TIME_STRLEN], b[DASHI_TIME_STRLEN];
+        err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                         "occurred_at: outside the plausible range [%s, %s) of the rules", dashi_time_format(e->rules->plausible_from, a),
+                         dashi_time_format(e->rules->plausible_until, b));
+        goto out;
+    }
+    if (strlen(id) > DASHI_MAX_ID_LEN) { /* validation refuses it before: the marker key is never cut */
+        err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "event_id: longer than %d bytes", DASHI_MAX_ID_LEN);
+        goto out;
+    }
     if ((err = dashi_engine_advance(e, t, emit, opaque, errstr, errstr_size)) != DASHI_OK)
         goto out;
 
     dashi_view_reset(e->view);
-    snprintf(marker, sizeof(marker), "ev:%s", id);
+    snprintf(marker, sizeof(marker), "ev:%s", id); /* fits: the id's length was checked above */
     event_digest(ev, digest, sizeof(digest));
     if ((err = marker_read(e, id, &seen, &prev, errstr, errstr_size)) != DASHI_OK)
         goto out;

@@ -112,6 +112,12 @@ int dashi_enum_count(dashi_enum_kind k) {
 #define F_STRV(S, n, fl) {#n, DASHI_FK_STRING_ARRAY, (fl), offsetof(S, n), offsetof(S, n_##n), 0, NULL}
 #define F_ENUMV(S, n, ek) {#n, DASHI_FK_ENUM_ARRAY, 0, offsetof(S, n), offsetof(S, n_##n), (ek), NULL}
 #define F_MAP(S, n) {#n, DASHI_FK_STRING_MAP, 0, offsetof(S, n), offsetof(S, n_##n), 0, NULL}
+/* the same with an explicit limit (dashi_field_desc.max): bytes of a string, elements of an array */
+#define F_STRM(S, n, fl, mx) {#n, DASHI_FK_STRING, (fl), offsetof(S, n), 0, 0, NULL, (mx)}
+#define F_ARRM(S, n, sub, mx) {#n, DASHI_FK_STRUCT_ARRAY, 0, offsetof(S, n), offsetof(S, n_##n), 0, &(sub), (mx)}
+/* output strings: ids and uids from the inputs, but also rule versions, ladders and
+ * timer causes from the rules and the engine: the text limit */
+#define F_OSTR(S, n, fl) F_STRM(S, n, fl, DASHI_MAX_TEXT_LEN)
 #define RECORD(var, name, doc, S, fields, check) \
     static const dashi_record_desc var = {name, doc, sizeof(S), fields, ARRAY_LEN(fields), check}
 
@@ -119,15 +125,17 @@ int dashi_enum_count(dashi_enum_kind k) {
 #define NE DASHI_FF_NONEMPTY
 #define NN DASHI_FF_NONNEG
 #define POS DASHI_FF_POSITIVE
+#define AMT DASHI_FF_AMOUNT
 
 static dashi_err check_item(const void *rec, const char *path, char *errstr, size_t errstr_size);
 static dashi_err check_tier_assigned(const void *rec, const char *path, char *errstr,
                                      size_t errstr_size);
+static dashi_err check_order_paid(const void *rec, const char *path, char *errstr, size_t errstr_size);
 
 /* nested records */
 static const dashi_field_desc fields_identity[] = {
     F_ENUM(dashi_identity, kind, DASHI_ENUM_IDENTITY_KIND, 0),
-    F_STR(dashi_identity, value, NE),
+    F_STRM(dashi_identity, value, NE, DASHI_MAX_VALUE_LEN),
     F_BOOL(dashi_identity, hashed, DASHI_FF_DEFAULT),
 };
 RECORD(desc_identity, "Identity", "An identity attribute (clear text unless hashed)",
@@ -135,8 +143,8 @@ RECORD(desc_identity, "Identity", "An identity attribute (clear text unless hash
 
 static const dashi_field_desc fields_item[] = {
     F_STR(dashi_item, item_id, NE),          F_STR(dashi_item, product_code, 0),
-    F_STR(dashi_item, category, 0),          F_INT(dashi_item, list_amount, NN),
-    F_INT(dashi_item, discount_amount, NN),  F_INT(dashi_item, paid_amount, NN),
+    F_STR(dashi_item, category, 0),          F_INT(dashi_item, list_amount, NN | AMT),
+    F_INT(dashi_item, discount_amount, NN | AMT), F_INT(dashi_item, paid_amount, NN | AMT),
 };
 RECORD(desc_item, "Item", "An order item; amounts in fen, paid = list - discount", dashi_item,
        fields_item, check_item);
@@ -166,7 +174,7 @@ static const dashi_field_desc fields_account_registered[] = {
     F_STR(dashi_account_registered, uid, NE),
     F_ENUM(dashi_account_registered, account_type, DASHI_ENUM_ACCOUNT_TYPE, 0),
     F_ENUM(dashi_account_registered, method, DASHI_ENUM_METHOD, 0),
-    F_ARR(dashi_account_registered, identities, desc_identity),
+    F_ARRM(dashi_account_registered, identities, desc_identity, DASHI_MAX_IDENTITIES),
     F_PTR(dashi_account_registered, referral, desc_referral, OPT),
 };
 static const dashi_field_desc fields_link_visited[] = {
@@ -181,13 +189,13 @@ static const dashi_field_desc fields_real_name_verified[] = {
     INPUT_HEAD(dashi_real_name_verified),
     F_STR(dashi_real_name_verified, uid, NE),
     F_ENUM(dashi_real_name_verified, kind, DASHI_ENUM_ACCOUNT_TYPE, 0),
-    F_ARR(dashi_real_name_verified, identities, desc_identity),
+    F_ARRM(dashi_real_name_verified, identities, desc_identity, DASHI_MAX_IDENTITIES),
 };
 static const dashi_field_desc fields_identity_changed[] = {
     INPUT_HEAD(dashi_identity_changed),
     F_STR(dashi_identity_changed, uid, NE),
-    F_ARR(dashi_identity_changed, added, desc_identity),
-    F_ARR(dashi_identity_changed, removed, desc_identity),
+    F_ARRM(dashi_identity_changed, added, desc_identity, DASHI_MAX_IDENTITIES),
+    F_ARRM(dashi_identity_changed, removed, desc_identity, DASHI_MAX_IDENTITIES),
 };
 static const dashi_field_desc fields_ambassador_enrolled[] = {
     INPUT_HEAD(dashi_ambassador_enrolled),
@@ -217,14 +225,14 @@ static const dashi_field_desc fields_order_paid[] = {
     F_ENUM(dashi_order_paid, order_type, DASHI_ENUM_ORDER_TYPE, 0),
     F_ENUM(dashi_order_paid, billing, DASHI_ENUM_BILLING, 0),
     F_STR(dashi_order_paid, campaign_id, OPT | NE),
-    F_ARR(dashi_order_paid, items, desc_item),
+    F_ARRM(dashi_order_paid, items, desc_item, DASHI_MAX_ITEMS),
 };
 static const dashi_field_desc fields_order_refunded[] = {
     INPUT_HEAD(dashi_order_refunded),
     F_STR(dashi_order_refunded, order_id, NE),
     F_STR(dashi_order_refunded, uid, NE),
     F_ENUM(dashi_order_refunded, kind, DASHI_ENUM_REFUND_KIND, 0),
-    F_INT(dashi_order_refunded, amount, POS),
+    F_INT(dashi_order_refunded, amount, POS | AMT),
     F_STR(dashi_order_refunded, item_id, OPT | NE),
 };
 static const dashi_field_desc fields_risk_action[] = {
@@ -233,28 +241,28 @@ static const dashi_field_desc fields_risk_action[] = {
     F_STR(dashi_risk_action, ambassador_uid, NE),
     F_STR(dashi_risk_action, order_id, OPT | NE),
     F_STR(dashi_risk_action, campaign_id, OPT | NE),
-    F_STR(dashi_risk_action, reason, 0),
+    F_STRM(dashi_risk_action, reason, 0, DASHI_MAX_TEXT_LEN),
 };
 
 /* outputs */
 static const dashi_field_desc fields_same_person_decision[] = {
-    F_STR(dashi_same_person_decision, decision_id, NE),
+    F_OSTR(dashi_same_person_decision, decision_id, NE),
     F_TIME(dashi_same_person_decision, decided_at, 0),
-    F_STR(dashi_same_person_decision, uid, NE),
-    F_STR(dashi_same_person_decision, person_id, NE),
+    F_OSTR(dashi_same_person_decision, uid, NE),
+    F_OSTR(dashi_same_person_decision, person_id, NE),
     F_ENUM(dashi_same_person_decision, status, DASHI_ENUM_SP_STATUS, 0),
     F_BOOL(dashi_same_person_decision, paid_before, 0),
     F_ENUMV(dashi_same_person_decision, matched_on, DASHI_ENUM_IDENTITY_KIND),
     F_BOOL(dashi_same_person_decision, final, 0),
 };
 static const dashi_field_desc fields_commission_event[] = {
-    F_STR(dashi_commission_event, commission_id, NE),
+    F_OSTR(dashi_commission_event, commission_id, NE),
     F_ENUM(dashi_commission_event, event, DASHI_ENUM_COMMISSION_KIND, 0),
     F_TIME(dashi_commission_event, occurred_at, 0),
-    F_STR(dashi_commission_event, ambassador_uid, 0), /* "" on REJECTED NOT_ASSOCIATED: no ambassador */
-    F_STR(dashi_commission_event, customer_uid, NE),
-    F_STR(dashi_commission_event, person_id, 0),      /* "" when the buyer's account is unknown */
-    F_STR(dashi_commission_event, order_id, NE),
+    F_OSTR(dashi_commission_event, ambassador_uid, 0), /* "" on REJECTED NOT_ASSOCIATED: no ambassador */
+    F_OSTR(dashi_commission_event, customer_uid, NE),
+    F_OSTR(dashi_commission_event, person_id, 0),      /* "" when the buyer's account is unknown */
+    F_OSTR(dashi_commission_event, order_id, NE),
     F_ENUM(dashi_commission_event, customer_kind, DASHI_ENUM_CUSTOMER_KIND, OPT),
     F_ENUM(dashi_commission_event, tier, DASHI_ENUM_TIER, OPT),
     F_INT(dashi_commission_event, rate_bp, OPT | NN),
@@ -265,43 +273,43 @@ static const dashi_field_desc fields_commission_event[] = {
     F_TIME(dashi_commission_event, review_ends_at, OPT),
     F_ARR(dashi_commission_event, installments, desc_installment),
     F_STRV(dashi_commission_event, reasons, NE),
-    F_STR(dashi_commission_event, rule_version, 0),
-    F_STR(dashi_commission_event, caused_by, 0),
+    F_OSTR(dashi_commission_event, rule_version, 0),
+    F_OSTR(dashi_commission_event, caused_by, 0),
 };
 static const dashi_field_desc fields_campaign_event[] = {
-    F_STR(dashi_campaign_event, campaign_event_id, NE),
-    F_STR(dashi_campaign_event, campaign_id, NE),
-    F_STR(dashi_campaign_event, promoter_uid, NE),
+    F_OSTR(dashi_campaign_event, campaign_event_id, NE),
+    F_OSTR(dashi_campaign_event, campaign_id, NE),
+    F_OSTR(dashi_campaign_event, promoter_uid, NE),
     F_ENUM(dashi_campaign_event, kind, DASHI_ENUM_CAMPAIGN_KIND, 0),
-    F_STR(dashi_campaign_event, ladder, OPT),
+    F_OSTR(dashi_campaign_event, ladder, OPT),
     F_INT(dashi_campaign_event, count, NN),
     F_INT(dashi_campaign_event, tier_threshold, OPT | NN),
     F_INT(dashi_campaign_event, reward_amount, NN),
     F_INT(dashi_campaign_event, reward_delta, 0),
     F_ENUM(dashi_campaign_event, unit, DASHI_ENUM_UNIT, 0),
     F_TIME(dashi_campaign_event, expires_at, OPT),
-    F_STR(dashi_campaign_event, customer_uid, OPT | NE),
+    F_OSTR(dashi_campaign_event, customer_uid, OPT | NE),
     F_INT(dashi_campaign_event, rank, OPT | POS),
     F_TIME(dashi_campaign_event, occurred_at, 0),
-    F_STR(dashi_campaign_event, caused_by, 0),
+    F_OSTR(dashi_campaign_event, caused_by, 0),
 };
 static const dashi_field_desc fields_tier_assigned[] = {
-    F_STR(dashi_tier_assigned, ambassador_uid, NE),
-    F_STR(dashi_tier_assigned, month, 0),
+    F_OSTR(dashi_tier_assigned, ambassador_uid, NE),
+    F_OSTR(dashi_tier_assigned, month, 0),
     F_ENUM(dashi_tier_assigned, tier, DASHI_ENUM_TIER, 0),
     F_INT(dashi_tier_assigned, basis, NN),
-    F_STR(dashi_tier_assigned, rule_version, 0),
+    F_OSTR(dashi_tier_assigned, rule_version, 0),
 };
 static const dashi_field_desc fields_fraud_alert[] = {
-    F_STR(dashi_fraud_alert, alert_id, NE),
-    F_STR(dashi_fraud_alert, kind, NE),
+    F_OSTR(dashi_fraud_alert, alert_id, NE),
+    F_OSTR(dashi_fraud_alert, kind, NE),
     F_ENUM(dashi_fraud_alert, severity, DASHI_ENUM_SEVERITY, 0),
     F_TIME(dashi_fraud_alert, occurred_at, 0),
     F_STRV(dashi_fraud_alert, subject_uids, NE),
-    F_STR(dashi_fraud_alert, ambassador_uid, OPT | NE),
-    F_STR(dashi_fraud_alert, order_id, OPT | NE),
+    F_OSTR(dashi_fraud_alert, ambassador_uid, OPT | NE),
+    F_OSTR(dashi_fraud_alert, order_id, OPT | NE),
     F_MAP(dashi_fraud_alert, evidence),
-    F_STR(dashi_fraud_alert, caused_by, 0),
+    F_OSTR(dashi_fraud_alert, caused_by, 0),
 };
 
 RECORD(desc_account_registered, "AccountRegistered", "Input: an account was registered",
@@ -321,7 +329,7 @@ RECORD(desc_customer_bound, "CustomerBound", "Input: a customer was bound to a s
 RECORD(desc_campaign_enrolled, "CampaignEnrolled", "Input: a user signed up for a campaign",
        dashi_campaign_enrolled, fields_campaign_enrolled, NULL);
 RECORD(desc_order_paid, "OrderPaid", "Input: an order was paid (amounts in fen)", dashi_order_paid,
-       fields_order_paid, NULL);
+       fields_order_paid, check_order_paid);
 RECORD(desc_order_refunded, "OrderRefunded", "Input: an order was refunded or downgraded (fen)",
        dashi_order_refunded, fields_order_refunded, NULL);
 RECORD(desc_risk_action, "RiskAction", "Input: the risk team froze, unfroze or voided earnings",
@@ -361,6 +369,20 @@ static const struct {
 
 const dashi_record_desc *dashi_event_desc(dashi_event_type t) {
     return (unsigned)t < DASHI_EV__COUNT ? event_table[t].desc : NULL;
+}
+
+size_t dashi_field_max(const dashi_field_desc *f) {
+    switch (f->kind) {
+    case DASHI_FK_STRING:
+        return f->max ? f->max : DASHI_MAX_ID_LEN;
+    case DASHI_FK_STRUCT_ARRAY:
+    case DASHI_FK_STRING_ARRAY:
+    case DASHI_FK_ENUM_ARRAY:
+    case DASHI_FK_STRING_MAP:
+        return f->max ? f->max : DASHI_MAX_ARRAY_LEN;
+    default:
+        return 0;
+    }
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -882,6 +904,22 @@ static dashi_err check_item(const void *rec, const char *path, char *errstr, siz
     return DASHI_OK;
 }
 
+/* The order's total: every paid_amount was checked <= DASHI_MAX_AMOUNT and there are
+ * at most DASHI_MAX_ITEMS of them, so the sum cannot overflow. */
+static dashi_err check_order_paid(const void *rec, const char *path, char *errstr, size_t errstr_size) {
+    const dashi_order_paid *op = rec;
+    char p[PATH_MAX_LEN];
+    int64_t total = 0;
+    for (size_t i = 0; i < op->n_items; i++)
+        total += op->items[i].paid_amount;
+    if (total > DASHI_MAX_AMOUNT)
+        return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                          "%s: order total %lld fen exceeds the limit of %lld fen",
+                          dashi_path_join(p, sizeof(p), path, "items"), (long long)total,
+                          (long long)DASHI_MAX_AMOUNT);
+    return DASHI_OK;
+}
+
 static int month_valid(const char *m) {
     if (strlen(m) != 7 || m[4] != '-')
         return 0;
@@ -917,6 +955,16 @@ static dashi_err validate_enum(dashi_enum_kind k, int v, const char *path, char 
 static dashi_err record_validate(const dashi_record_desc *d, const void *rec, const char *path,
                                  char *errstr, size_t errstr_size);
 
+static dashi_err too_long(const char *path, size_t len, size_t max, char *errstr, size_t errstr_size) {
+    return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                      "%s: string of %zu bytes is longer than the limit of %zu", path, len, max);
+}
+
+static dashi_err too_many(const char *path, size_t n, size_t max, char *errstr, size_t errstr_size) {
+    return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                      "%s: %zu elements, more than the limit of %zu", path, n, max);
+}
+
 static dashi_err field_validate(const dashi_field_desc *f, const void *rec, const char *fpath,
                                 char *errstr, size_t errstr_size) {
     const void *p = CFIELD_PTR(rec, f);
@@ -931,6 +979,8 @@ static dashi_err field_validate(const dashi_field_desc *f, const void *rec, cons
             return optional ? DASHI_OK : missing(fpath, errstr, errstr_size);
         if ((f->flags & DASHI_FF_NONEMPTY) && !*s)
             return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: must not be empty", fpath);
+        if (strlen(s) > dashi_field_max(f))
+            return too_long(fpath, strlen(s), dashi_field_max(f), errstr, errstr_size);
         break;
     }
     case DASHI_FK_TIME: {
@@ -953,6 +1003,10 @@ static dashi_err field_validate(const dashi_field_desc *f, const void *rec, cons
         if ((f->flags & DASHI_FF_POSITIVE) && v <= 0)
             return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
                               "%s: must be > 0 (got %lld)", fpath, (long long)v);
+        if ((f->flags & DASHI_FF_AMOUNT) && v > DASHI_MAX_AMOUNT)
+            return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                              "%s: amount %lld fen exceeds the limit of %lld fen", fpath, (long long)v,
+                              (long long)DASHI_MAX_AMOUNT);
         break;
     }
     case DASHI_FK_ENUM: {
@@ -973,6 +1027,8 @@ static dashi_err field_validate(const dashi_field_desc *f, const void *rec, cons
         if (n && !arr)
             return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %zu elements but no array",
                               fpath, n);
+        if (n > dashi_field_max(f))
+            return too_many(fpath, n, dashi_field_max(f), errstr, errstr_size);
         for (size_t k = 0; k < n && !err; k++)
             err = record_validate(f->sub, arr + k * f->sub->size,
                                   path_index(sub, sizeof(sub), fpath, k), errstr, errstr_size);
@@ -984,12 +1040,17 @@ static dashi_err field_validate(const dashi_field_desc *f, const void *rec, cons
         if (n && !arr)
             return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %zu elements but no array",
                               fpath, n);
+        if (n > dashi_field_max(f))
+            return too_many(fpath, n, dashi_field_max(f), errstr, errstr_size);
         for (size_t k = 0; k < n; k++) {
             if (!arr[k])
                 return missing(path_index(sub, sizeof(sub), fpath, k), errstr, errstr_size);
             if ((f->flags & DASHI_FF_NONEMPTY) && !*arr[k])
                 return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: must not be empty",
                                   path_index(sub, sizeof(sub), fpath, k));
+            if (strlen(arr[k]) > DASHI_MAX_TEXT_LEN)
+                return too_long(path_index(sub, sizeof(sub), fpath, k), strlen(arr[k]),
+                                DASHI_MAX_TEXT_LEN, errstr, errstr_size);
         }
         break;
     }
@@ -999,6 +1060,8 @@ static dashi_err field_validate(const dashi_field_desc *f, const void *rec, cons
         if (n && !arr)
             return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %zu elements but no array",
                               fpath, n);
+        if (n > dashi_field_max(f))
+            return too_many(fpath, n, dashi_field_max(f), errstr, errstr_size);
         for (size_t k = 0; k < n && !err; k++)
             err = validate_enum(f->enum_kind, arr[k], path_index(sub, sizeof(sub), fpath, k), errstr,
                                 errstr_size);
@@ -1010,9 +1073,18 @@ static dashi_err field_validate(const dashi_field_desc *f, const void *rec, cons
         if (n && !arr)
             return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "%s: %zu entries but no array",
                               fpath, n);
-        for (size_t k = 0; k < n; k++)
+        if (n > dashi_field_max(f))
+            return too_many(fpath, n, dashi_field_max(f), errstr, errstr_size);
+        for (size_t k = 0; k < n; k++) {
             if (!arr[k].key || !arr[k].value)
                 return missing(path_index(sub, sizeof(sub), fpath, k), errstr, errstr_size);
+            if (strlen(arr[k].key) > DASHI_MAX_MAP_KEY_LEN)
+                return too_long(path_index(sub, sizeof(sub), fpath, k), strlen(arr[k].key),
+                                DASHI_MAX_MAP_KEY_LEN, errstr, errstr_size);
+            if (strlen(arr[k].value) > DASHI_MAX_TEXT_LEN)
+                return too_long(dashi_path_join(sub, sizeof(sub), fpath, arr[k].key),
+                                strlen(arr[k].value), DASHI_MAX_TEXT_LEN, errstr, errstr_size);
+        }
         break;
     }
     case DASHI_FK_BOOL:
@@ -1171,6 +1243,8 @@ static dashi_err field_from_json(const dashi_field_desc *f, const json_t *v, voi
             return wrong_type(fpath, "array", v, errstr, errstr_size);
         if ((n = json_array_size(v)) == 0)
             return DASHI_OK;
+        if (n > dashi_field_max(f)) /* before allocating for them */
+            return too_many(fpath, n, dashi_field_max(f), errstr, errstr_size);
         if (!(arr = calloc(n, f->sub->size)))
             return DASHI_ERR_NOMEM;
         *(void **)p = arr;
@@ -1190,6 +1264,8 @@ static dashi_err field_from_json(const dashi_field_desc *f, const json_t *v, voi
     case DASHI_FK_STRING_ARRAY: {
         if (!json_is_array(v))
             return wrong_type(fpath, "array", v, errstr, errstr_size);
+        if (json_array_size(v) > dashi_field_max(f))
+            return too_many(fpath, json_array_size(v), dashi_field_max(f), errstr, errstr_size);
         for (size_t k = 0; k < json_array_size(v); k++) {
             const json_t *e = json_array_get(v, k);
             if (!json_is_string(e))
@@ -1207,6 +1283,8 @@ static dashi_err field_from_json(const dashi_field_desc *f, const json_t *v, voi
             return wrong_type(fpath, "array", v, errstr, errstr_size);
         if ((n = json_array_size(v)) == 0)
             return DASHI_OK;
+        if (n > dashi_field_max(f))
+            return too_many(fpath, n, dashi_field_max(f), errstr, errstr_size);
         if (!(arr = calloc(n, sizeof(*arr))))
             return DASHI_ERR_NOMEM;
         *(int **)p = arr;
@@ -1222,6 +1300,8 @@ static dashi_err field_from_json(const dashi_field_desc *f, const json_t *v, voi
         json_t *val;
         if (!json_is_object(v))
             return wrong_type(fpath, "object", v, errstr, errstr_size);
+        if (json_object_size(v) > dashi_field_max(f))
+            return too_many(fpath, json_object_size(v), dashi_field_max(f), errstr, errstr_size);
         /* jansson iterates objects in insertion order: the map keeps the input's order */
         json_object_foreach((json_t *)v, key, val) {
             if (!json_is_string(val))
@@ -1308,6 +1388,11 @@ dashi_err dashi_event_parse(const char *text, size_t len, dashi_event *out, char
         memset(out, 0, sizeof(*out));
     if (!text) {
         err = dashi_errf(DASHI_ERR_PARSE, errstr, errstr_size, "not JSON: no text");
+        goto out;
+    }
+    if (len > DASHI_MAX_EVENT_BYTES) {
+        err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                         "event: %zu bytes, more than the limit of %d", len, DASHI_MAX_EVENT_BYTES);
         goto out;
     }
     if (!(obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr))) {

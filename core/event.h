@@ -25,6 +25,20 @@
 #define DASHI_ENUM_NONE (-1)
 #define DASHI_INT_NONE INT64_MIN
 
+/* ---- limits: validation refuses larger values (docs/SECURITY.md) ----
+ * They bound every state key built from an input string (no key buffer can be cut,
+ * so two long ids can never collide) and every sum of amounts (10^12 fen per
+ * amount and per order, at most DASHI_MAX_ITEMS items: a sum of one order stays
+ * below 2^48, and across orders the commission code saturates). */
+#define DASHI_MAX_ID_LEN 128        /* bytes of an id, uid, code or category (event_id, order_id, ...) */
+#define DASHI_MAX_VALUE_LEN 256     /* bytes of an identity value (phone, email, ID number, device) */
+#define DASHI_MAX_TEXT_LEN 1024     /* bytes of free text (RiskAction.reason) and of output texts */
+#define DASHI_MAX_IDENTITIES 32     /* identities per array of one event */
+#define DASHI_MAX_ITEMS 256         /* items (cart lines) per order */
+#define DASHI_MAX_ARRAY_LEN 4096    /* elements of any other array or map (outputs) */
+#define DASHI_MAX_AMOUNT 1000000000000LL /* fen per amount and per order (10^10 RMB) */
+#define DASHI_MAX_EVENT_BYTES (1024 * 1024) /* one JSON line, one Avro record */
+
 typedef enum dashi_event_type {
     /* inputs */
     DASHI_EV_ACCOUNT_REGISTERED = 0,
@@ -285,7 +299,8 @@ const char *dashi_event_key(const dashi_event *ev);  /* Kafka record key of EVEN
  * required fields, types, enum symbols, amounts >= 0 (refund amount > 0), the paid
  * amount identity, timestamps with offset. Unknown fields are ignored. */
 dashi_err dashi_event_from_json(const json_t *obj, dashi_event *out, char *errstr, size_t errstr_size);
-/* Same from one line of text (NDJSON); errors as above (also "not JSON: ..."). */
+/* Same from one line of text (NDJSON); errors as above (also "not JSON: ...", and
+ * text longer than DASHI_MAX_EVENT_BYTES is refused unread). */
 dashi_err dashi_event_parse(const char *text, size_t len, dashi_event *out, char *errstr, size_t errstr_size);
 /* New JSON object for ev ("type" first, fields in EVENTS.md order, absent optionals
  * left out, instants in +08:00). Returns a new reference; NULL on out of memory. */

@@ -35,6 +35,7 @@ typedef enum dashi_field_kind {
 #define DASHI_FF_POSITIVE 0x04u /* integer > 0 */
 #define DASHI_FF_NONEMPTY 0x08u /* string (or every string of an array) must not be "" */
 #define DASHI_FF_DEFAULT  0x10u /* bool that may be absent: false (Avro default false) */
+#define DASHI_FF_AMOUNT   0x20u /* integer amount in fen: at most DASHI_MAX_AMOUNT */
 
 typedef struct dashi_record_desc dashi_record_desc;
 
@@ -46,6 +47,8 @@ typedef struct dashi_field_desc {
     size_t count_offset;           /* offsetof the size_t count (arrays and maps only) */
     dashi_enum_kind enum_kind;     /* ENUM and ENUM_ARRAY only */
     const dashi_record_desc *sub;  /* STRUCT_PTR and STRUCT_ARRAY only (borrowed, static) */
+    size_t max;                    /* strings: most bytes (of each element / map value); arrays and
+                                    * maps: most elements; 0 = the kind's default (dashi_field_max) */
 } dashi_field_desc;
 
 /* Cross-field check of one record (e.g. the paid identity of an Item); path is the
@@ -74,12 +77,20 @@ void dashi_record_init(const dashi_record_desc *d, void *rec);
 /* Free everything a record owns and re-init it; rec NULL is a no-op. */
 void dashi_record_clear(const dashi_record_desc *d, void *rec);
 
+/* The limit of field f: most bytes of a string (or of each string of an array or
+ * map value), or most elements of an array or map (the DASHI_MAX_* of event.h). */
+size_t dashi_field_max(const dashi_field_desc *f);
+/* Most bytes of a key of a STRING_MAP field. */
+#define DASHI_MAX_MAP_KEY_LEN DASHI_MAX_ID_LEN
+
 /* Path of a field in a record: "" + "uid" -> "uid", "items[0]" + "paid_amount" ->
  * "items[0].paid_amount". Truncated to out_size. Returns out. */
 char *dashi_path_join(char *out, size_t out_size, const char *prefix, const char *name);
 
 /* Semantic validation of a built event: required values present, strings that must
- * not be empty, enum values in range, amounts >= 0 / > 0, the Item paid identity,
+ * not be empty, string lengths and array sizes within their limits (dashi_field_max),
+ * enum values in range, amounts >= 0 / > 0 and <= DASHI_MAX_AMOUNT, an order's total
+ * <= DASHI_MAX_AMOUNT, the Item paid identity,
  * instants within years 0001..9999 (CST), TierAssigned.month "YYYY-MM". Shared by the
  * JSON reader and the Avro decoder. DASHI_ERR_INVALID with the field path in errstr. */
 dashi_err dashi_event_validate(const dashi_event *ev, char *errstr, size_t errstr_size);

@@ -31,8 +31,8 @@ typedef struct dashi_person_info {
     bool known;                     /* account registered (or seen) */
     bool paid_before;               /* the person has a paid (> 0) order (S4, C1) */
     dashi_time first_paid_at;       /* when the person first paid; DASHI_TIME_NONE if never */
-    char first_order_id[128];       /* the person's first paid order */
-    char first_cart_id[128];        /* its cart ("" when none) */
+    char first_order_id[DASHI_MAX_ID_LEN + 1]; /* the person's first paid order (an id fits whole) */
+    char first_cart_id[DASHI_MAX_ID_LEN + 1];  /* its cart ("" when none) */
 } dashi_person_info;
 
 /* Person of account uid as of now. Unknown accounts get person_id "" and known=false. */

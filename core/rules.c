@@ -1005,6 +1005,12 @@ static int campaign_read(const loader *ld, const json_t *obj, const char *path, 
         get_str(ld, obj, path, "campaign_id", true, &c->campaign_id) < 0 ||
         get_name(ld, obj, path, "kind", true, &program_set, &kind) < 0)
         return -1;
+    /* both are parts of state keys and timer ids, and an event's campaign_id (at most
+     * DASHI_MAX_ID_LEN bytes) must be able to name them */
+    if (strlen(c->id) > DASHI_MAX_ID_LEN || strlen(c->campaign_id) > DASHI_MAX_ID_LEN) {
+        path_key(p, path, strlen(c->id) > DASHI_MAX_ID_LEN ? "id" : "campaign_id");
+        return fail(ld, p, "longer than %d bytes", DASHI_MAX_ID_LEN);
+    }
     c->kind = (dashi_program_kind)kind;
     if (get_time(ld, obj, path, "starts_at", true, &c->starts_at) < 0 ||
         get_time(ld, obj, path, "ends_at", true, &c->ends_at) < 0 ||

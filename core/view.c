@@ -373,12 +373,20 @@ bool dashi_view_exists(dashi_view *v, const char *key) {
     return dashi_view_get(v, key) != NULL;
 }
 
-#define VIEW_KEYF(fmt)                                  \
-    char key[512];                                      \
-    va_list ap;                                         \
-    va_start(ap, fmt);                                  \
-    vsnprintf(key, sizeof(key), fmt, ap);               \
-    va_end(ap)
+/* Format a key into key[VIEW_KEY_MAX]. A key that does not fit is never cut (two
+ * long ids would then share a record): it poisons the step as bad input, which the
+ * engine refuses whole. Validation (event.h limits) keeps every real key far below. */
+#define VIEW_KEY_MAX 512
+#define VIEW_KEYF(fmt)                                                          \
+    char key[VIEW_KEY_MAX];                                                     \
+    va_list ap;                                                                 \
+    va_start(ap, fmt);                                                          \
+    int klen = vsnprintf(key, sizeof(key), fmt, ap);                            \
+    va_end(ap);                                                                 \
+    if (klen < 0 || (size_t)klen >= sizeof(key)) {                              \
+        set_err(v, DASHI_ERR_INVALID, "view: state key longer than 511 bytes"); \
+        return NULL;                                                            \
+    }
 
 const json_t *dashi_view_getf(dashi_view *v, const char *fmt, ...) {
     VIEW_KEYF(fmt);

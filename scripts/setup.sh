@@ -10,6 +10,7 @@ PACKAGES=(
   librdkafka-dev libavro-dev libhiredis-dev libjansson-dev libssl-dev
   libcriterion-dev redis-server libcurl4-openssl-dev libmicrohttpd-dev
   prometheus yamllint shellcheck python3-yaml
+  clang libclang-rt-14-dev
 )
 
 # `scripts/setup.sh --bench` adds what bench/run.sh measures the limits with

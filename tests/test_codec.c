@@ -1047,3 +1047,120 @@ Test(codec, registration) {
     dashi_codec_destroy(NULL);
     json_decref(samples);
 }
+
+/* ---- limits (event.h DASHI_MAX_*): refused on the claimed sizes, before avro-c allocates ---- */
+
+static size_t put_varint(unsigned char *p, int64_t v) {
+    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t n = 0;
+    do {
+        p[n] = (unsigned char)(u & 0x7f);
+        u >>= 7;
+        if (u)
+            p[n] |= 0x80;
+        n++;
+    } while (u);
+    return n;
+}
+
+static size_t put_string(unsigned char *p, const char *s) {
+    size_t n = put_varint(p, (int64_t)strlen(s));
+    memcpy(p + n, s, strlen(s));
+    return n + strlen(s);
+}
+
+Test(codec, array_counts_above_the_limit_are_refused_unread) {
+    dashi_codec *c = codec_ok();
+    int32_t id = dashi_codec_schema_id(c, DASHI_EV_ORDER_PAID);
+    unsigned char buf[256];
+    char err[256];
+    dashi_event out;
+    /* OrderPaid: event_id, occurred_at, order_id, uid, cart_id null, NEW, PREPAID, campaign_id null, items */
+    size_t n = 0;
+    buf[n++] = 0;
+    buf[n++] = (unsigned char)(id >> 24), buf[n++] = (unsigned char)(id >> 16);
+    buf[n++] = (unsigned char)(id >> 8), buf[n++] = (unsigned char)id;
+    n += put_string(buf + n, "e1");
+    n += put_varint(buf + n, 1655000000000);
+    n += put_string(buf + n, "o1");
+    n += put_string(buf + n, "u1");
+    n += put_varint(buf + n, 0);
+    n += put_varint(buf + n, 0);
+    n += put_varint(buf + n, 0);
+    n += put_varint(buf + n, 0);
+    size_t head = n;
+    /* 4,097 items claimed (the array limit + 1), none present */
+    n += put_varint(buf + n, DASHI_MAX_ARRAY_LEN + 1);
+    cr_expect_eq(dashi_codec_decode(c, buf, n, &out, err, sizeof(err)), DASHI_ERR_PARSE);
+    cr_expect(strstr(err, "array or map longer than the limit"), "%s", err);
+    cr_expect(is_zeroed(&out));
+    /* the same in two blocks of 2,049 */
+    n = head;
+    n += put_varint(buf + n, 2049);
+    cr_expect_eq(dashi_codec_decode(c, buf, n, &out, err, sizeof(err)), DASHI_ERR_PARSE);
+    cr_expect(strstr(err, "truncated"), "one block within the limit is read: %s", err);
+    /* 257 items that are there: decoded, then refused by the items limit like JSON */
+    unsigned char *big = malloc(head + 16 + 257 * 16);
+    memcpy(big, buf, head);
+    n = head + put_varint(big + head, 257);
+    for (int i = 0; i < 257; i++) {
+        n += put_string(big + n, "i");
+        n += put_string(big + n, "p");
+        n += put_string(big + n, "ecs");
+        n += put_varint(big + n, 0);
+        n += put_varint(big + n, 0);
+        n += put_varint(big + n, 0);
+    }
+    n += put_varint(big + n, 0);
+    cr_expect_eq(dashi_codec_decode(c, big, n, &out, err, sizeof(err)), DASHI_ERR_INVALID, "%s", err);
+    cr_expect(strstr(err, "items: 257 elements, more than the limit of 256"), "%s", err);
+    free(big);
+    dashi_codec_destroy(c);
+}
+
+Test(codec, records_above_the_size_limit_are_refused_unread) {
+    dashi_codec *c = codec_ok();
+    char err[256];
+    dashi_event out;
+    size_t n = DASHI_MAX_EVENT_BYTES + 1;
+    unsigned char *buf = calloc(1, n);
+    int32_t id = dashi_codec_schema_id(c, DASHI_EV_AMBASSADOR_ENROLLED);
+    buf[1] = (unsigned char)(id >> 24), buf[2] = (unsigned char)(id >> 16);
+    buf[3] = (unsigned char)(id >> 8), buf[4] = (unsigned char)id;
+    cr_expect_eq(dashi_codec_decode(c, buf, n, &out, err, sizeof(err)), DASHI_ERR_INVALID);
+    cr_expect(strstr(err, "record of 1048577 bytes, more than the limit of 1048576"), "%s", err);
+    cr_expect(is_zeroed(&out));
+    free(buf);
+    dashi_codec_destroy(c);
+}
+
+Test(codec, long_strings_in_avro_are_refused_like_json) {
+    dashi_codec *c = codec_ok();
+    dashi_event ev, out;
+    char err[256];
+    unsigned char buf[1024];
+    int32_t id = dashi_codec_schema_id(c, DASHI_EV_AMBASSADOR_ENROLLED);
+    size_t n = 0;
+    char uid[DASHI_MAX_ID_LEN + 2];
+    memset(uid, 'u', sizeof(uid) - 1);
+    uid[sizeof(uid) - 1] = '\0';
+    buf[n++] = 0;
+    buf[n++] = (unsigned char)(id >> 24), buf[n++] = (unsigned char)(id >> 16);
+    buf[n++] = (unsigned char)(id >> 8), buf[n++] = (unsigned char)id;
+    n += put_string(buf + n, "e1");
+    n += put_varint(buf + n, 1655000000000);
+    n += put_string(buf + n, uid);
+    cr_expect_eq(dashi_codec_decode(c, buf, n, &out, err, sizeof(err)), DASHI_ERR_INVALID);
+    cr_expect(strstr(err, "uid: string of 129 bytes is longer than the limit of 128"), "%s", err);
+    /* and the encoder refuses to write it */
+    dashi_event_init(&ev, DASHI_EV_AMBASSADOR_ENROLLED);
+    ev.u.ambassador_enrolled.event_id = dashi_strdup("e1");
+    ev.u.ambassador_enrolled.occurred_at = 1655000000000;
+    ev.u.ambassador_enrolled.uid = dashi_strdup(uid);
+    void *enc = NULL;
+    size_t len = 0;
+    cr_expect_eq(dashi_codec_encode(c, &ev, &enc, &len, err, sizeof(err)), DASHI_ERR_INVALID);
+    free(enc);
+    dashi_event_clear(&ev);
+    dashi_codec_destroy(c);
+}

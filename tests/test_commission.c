@@ -353,3 +353,32 @@ Test(commission, identity_change_to_buyer_cancels_in_review) {
     dashi_harness_advance(h, T("2022-08-01T00:00:00+08:00"));
     cr_assert_null(ce_find(DASHI_CE_CONFIRMED, "o1"));
 }
+
+/* Regression (found checking key buffers against the id limits): the person's first
+ * order and cart ids were kept in 128-byte buffers, so an id of the maximal 128 bytes
+ * was cut to 127 and a second order from the first purchase's cart no longer matched
+ * it (C1: rejected as NOT_FIRST_PURCHASE instead of earning). */
+Test(commission, first_cart_with_an_id_of_the_maximal_length) {
+    char cart[DASHI_MAX_ID_LEN + 1], o1[DASHI_MAX_ID_LEN + 1], o2[DASHI_MAX_ID_LEN + 1];
+    memset(cart, 'c', DASHI_MAX_ID_LEN);
+    cart[DASHI_MAX_ID_LEN] = '\0';
+    memset(o1, '1', DASHI_MAX_ID_LEN);
+    o1[DASHI_MAX_ID_LEN] = '\0';
+    memset(o2, '1', DASHI_MAX_ID_LEN);
+    o2[DASHI_MAX_ID_LEN - 1] = '2';
+    o2[DASHI_MAX_ID_LEN] = '\0';
+    dashi_harness_feed_ok(h, "\"type\":\"AmbassadorEnrolled\",\"occurred_at\":\"2022-06-01T09:05:00+08:00\",\"uid\":\"amb1\"");
+    dashi_harness_feed_ok(h, "\"type\":\"AccountRegistered\",\"occurred_at\":\"2022-06-08T10:00:00+08:00\",\"uid\":\"cust1\","
+                             "\"account_type\":\"PERSONAL\",\"method\":\"PASSWORD\",\"identities\":[],"
+                             "\"referral\":{\"ambassador_uid\":\"amb1\",\"link_id\":\"l1\"}");
+    for (int k = 0; k < 2; k++)
+        dashi_harness_feed_ok(h, "\"type\":\"OrderPaid\",\"occurred_at\":\"2022-06-09T11:00:0%d+08:00\",\"order_id\":\"%s\","
+                                 "\"uid\":\"cust1\",\"cart_id\":\"%s\",\"order_type\":\"NEW\",\"billing\":\"PREPAID\","
+                                 "\"items\":[{\"item_id\":\"i1\",\"product_code\":\"ecs\",\"category\":\"ecs\","
+                                 "\"list_amount\":100000,\"discount_amount\":0,\"paid_amount\":100000}]",
+                              k, k ? o2 : o1, cart);
+    cr_expect(dashi_harness_find(h, DASHI_EV_COMMISSION_EVENT, 0, 0, "order_id", o1, "event", "PENDING", NULL),
+              "the first order earns");
+    cr_expect(dashi_harness_find(h, DASHI_EV_COMMISSION_EVENT, 0, 0, "order_id", o2, "event", "PENDING", NULL),
+              "the second order of the first cart (a %d-byte cart id) must earn too", DASHI_MAX_ID_LEN);
+}

@@ -127,3 +127,43 @@ Test(config, docs_list_every_row) {
     free(committed);
     free(buf);
 }
+
+Test(config, load_from_a_buffer_like_a_file) {
+    char err[512];
+    const char *text = "{\n  \"redis.prefix\": \"buf:\",\n  \"input.max_future_ms\": 3600000,\n"
+                       "  \"kafka.security.protocol\": \"SASL_SSL\"\n}";
+    dashi_config *c = dashi_config_load_buffer("mem.json", text, strlen(text), err, sizeof(err));
+    cr_assert(c, "%s", err);
+    cr_expect_str_eq(c->redis_prefix, "buf:");
+    cr_expect_eq(c->input_max_future_ms, 3600000);
+    cr_expect_str_eq(c->source, "mem.json");
+    dashi_config_destroy(c);
+    /* not NUL-terminated: only len bytes are read */
+    char cut[] = "{\"redis.prefix\": \"x:\"}GARBAGE";
+    c = dashi_config_load_buffer("cut.json", cut, strlen(cut) - 7, err, sizeof(err));
+    cr_assert(c, "%s", err);
+    dashi_config_destroy(c);
+    /* errors name the source, the line and the key */
+    const char *bad = "{\n  \"poll.ms\": 100,\n  \"input.max_future_ms\": -1\n}";
+    cr_expect_null(dashi_config_load_buffer("mem.json", bad, strlen(bad), err, sizeof(err)));
+    cr_expect(strstr(err, "mem.json:3: input.max_future_ms: -1 is out of range"), "%s", err);
+    cr_expect_null(dashi_config_load_buffer(NULL, "", 0, err, sizeof(err)));
+    cr_expect(strstr(err, "(buffer)"), "%s", err);
+    /* a key given twice is a mistake, not "the last one wins" */
+    const char *twice = "{\"poll.ms\": 100, \"poll.ms\": 200}";
+    cr_expect_null(dashi_config_load_buffer("mem.json", twice, strlen(twice), err, sizeof(err)));
+    cr_expect(strstr(err, "mem.json") && strstr(err, "duplicate"), "%s", err);
+}
+
+Test(config, input_limits) {
+    char err[256];
+    dashi_config *c = dashi_config_new_default(err, sizeof(err));
+    cr_assert(c, "%s", err);
+    cr_expect_eq(c->input_max_future_ms, 86400000, "24 h ahead of the wall clock by default");
+    cr_expect_eq(c->max_message_bytes, DASHI_MAX_EVENT_BYTES);
+    /* max_message_bytes cannot exceed what the decoder reads */
+    cr_expect_eq(dashi_config_set(c, "max_message_bytes", "1048577", err, sizeof(err)), DASHI_ERR_INVALID);
+    cr_expect(strstr(err, "out of range 1024..1048576"), "%s", err);
+    cr_expect_eq(dashi_config_set(c, "input.max_future_ms", "0", err, sizeof(err)), DASHI_OK, "%s", err);
+    dashi_config_destroy(c);
+}

@@ -571,12 +571,192 @@ Test(event, integers_reals_and_overflow) {
     cr_expect_eq(dashi_event_parse(big, strlen(big), &ev, err, sizeof(err)), DASHI_ERR_PARSE);
     cr_expect(strstr(err, "not JSON") && strstr(err, "too big"), "%s", err);
 
-    /* the largest int64 parses */
+    /* the largest int64 is read as an integer, then refused by the amount limit */
     const char *max = "{\"type\":\"OrderRefunded\",\"event_id\":\"r\",\"occurred_at\":\"2022-06-12T16:45:00+08:00\","
                       "\"order_id\":\"o1\",\"uid\":\"c\",\"kind\":\"REFUND\",\"amount\":9223372036854775807}";
-    cr_expect_eq(dashi_event_parse(max, strlen(max), &ev, err, sizeof(err)), DASHI_OK, "%s", err);
-    cr_expect_eq(ev.u.order_refunded.amount, INT64_MAX);
+    cr_expect_eq(dashi_event_parse(max, strlen(max), &ev, err, sizeof(err)), DASHI_ERR_INVALID, "%s", err);
+    cr_expect(strstr(err, "amount: amount 9223372036854775807 fen exceeds the limit of 1000000000000 fen"), "%s", err);
+}
+
+/* ---- limits (event.h DASHI_MAX_*) ---- */
+
+static json_t *str_of(size_t n, char c) {
+    char *s = malloc(n + 1);
+    memset(s, c, n);
+    s[n] = '\0';
+    json_t *j = json_string(s);
+    free(s);
+    return j;
+}
+
+Test(event, string_length_limits) {
+    json_t *o;
+    dashi_event ev;
+
+    /* ids: DASHI_MAX_ID_LEN bytes pass, one more is refused with the field's path */
+    o = broken("OrderPaid");
+    json_object_set_new(o, "uid", str_of(DASHI_MAX_ID_LEN, 'u'));
+    parse_ok(o, &ev);
+    cr_expect_eq(strlen(ev.u.order_paid.uid), DASHI_MAX_ID_LEN);
     dashi_event_clear(&ev);
+    json_decref(o);
+    o = broken("OrderPaid");
+    json_object_set_new(o, "uid", str_of(DASHI_MAX_ID_LEN + 1, 'u'));
+    expect_error(o, DASHI_ERR_INVALID, "uid: string of 129 bytes is longer than the limit of 128");
+
+    const char *id_fields[][2] = {{"OrderPaid", "event_id"},      {"OrderPaid", "order_id"},
+                                  {"OrderPaid", "cart_id"},       {"OrderPaid", "campaign_id"},
+                                  {"LinkVisited", "ambassador_uid"}, {"LinkVisited", "link_id"},
+                                  {"OrderRefunded", "item_id"},   {"RiskAction", "ambassador_uid"},
+                                  {"CampaignEnrolled", "campaign_id"}};
+    for (size_t i = 0; i < sizeof(id_fields) / sizeof(id_fields[0]); i++) {
+        char want[128];
+        o = broken(id_fields[i][0]);
+        json_object_set_new(o, id_fields[i][1], str_of(500, 'x'));
+        snprintf(want, sizeof(want), "%s: string of 500 bytes is longer than the limit of 128", id_fields[i][1]);
+        expect_error(o, DASHI_ERR_INVALID, want);
+    }
+    /* nested: an item's id, category and product code */
+    const char *item_fields[] = {"item_id", "product_code", "category"};
+    for (size_t i = 0; i < 3; i++) {
+        char want[128];
+        o = broken("OrderPaid");
+        json_object_set_new(item(o, 1), item_fields[i], str_of(129, 'c'));
+        snprintf(want, sizeof(want), "items[1].%s: string of 129 bytes", item_fields[i]);
+        expect_error(o, DASHI_ERR_INVALID, want);
+    }
+    /* identity values: DASHI_MAX_VALUE_LEN */
+    o = broken("AccountRegistered");
+    json_object_set_new(json_array_get(json_object_get(o, "identities"), 0), "value", str_of(DASHI_MAX_VALUE_LEN, '1'));
+    parse_ok(o, &ev);
+    dashi_event_clear(&ev);
+    json_decref(o);
+    o = broken("AccountRegistered");
+    json_object_set_new(json_array_get(json_object_get(o, "identities"), 0), "value", str_of(DASHI_MAX_VALUE_LEN + 1, '1'));
+    expect_error(o, DASHI_ERR_INVALID, "identities[0].value: string of 257 bytes is longer than the limit of 256");
+    /* free text: DASHI_MAX_TEXT_LEN */
+    o = broken("RiskAction");
+    json_object_set_new(o, "reason", str_of(DASHI_MAX_TEXT_LEN, 'r'));
+    parse_ok(o, &ev);
+    dashi_event_clear(&ev);
+    json_decref(o);
+    o = broken("RiskAction");
+    json_object_set_new(o, "reason", str_of(DASHI_MAX_TEXT_LEN + 1, 'r'));
+    expect_error(o, DASHI_ERR_INVALID, "reason: string of 1025 bytes is longer than the limit of 1024");
+    /* outputs: texts, map keys and values */
+    o = broken("CommissionEvent");
+    json_object_set_new(o, "caused_by", str_of(DASHI_MAX_TEXT_LEN + 1, 'c'));
+    expect_error(o, DASHI_ERR_INVALID, "caused_by: string of 1025 bytes");
+    o = broken("FraudAlert");
+    json_object_set_new(json_object_get(o, "evidence"), "k", str_of(DASHI_MAX_TEXT_LEN + 1, 'v'));
+    expect_error(o, DASHI_ERR_INVALID, "evidence.k: string of 1025 bytes");
+}
+
+Test(event, array_size_limits) {
+    json_t *o, *arr;
+    dashi_event ev;
+
+    /* items per order: DASHI_MAX_ITEMS pass (each a free item), one more is refused */
+    o = broken("OrderPaid");
+    arr = json_object_get(o, "items");
+    json_t *free_item = json_deep_copy(json_array_get(arr, 1));
+    json_object_set_new(free_item, "discount_amount", json_integer(6900));
+    json_object_set_new(free_item, "paid_amount", json_integer(0));
+    json_array_clear(arr);
+    for (int i = 0; i < DASHI_MAX_ITEMS; i++)
+        json_array_append(arr, free_item);
+    parse_ok(o, &ev);
+    cr_expect_eq(ev.u.order_paid.n_items, DASHI_MAX_ITEMS);
+    dashi_event_clear(&ev);
+    json_array_append(arr, free_item);
+    json_decref(free_item);
+    expect_error(o, DASHI_ERR_INVALID, "items: 257 elements, more than the limit of 256");
+
+    /* identities per array: DASHI_MAX_IDENTITIES */
+    const char *id_arrays[][2] = {{"AccountRegistered", "identities"}, {"RealNameVerified", "identities"},
+                                  {"IdentityChanged", "added"}, {"IdentityChanged", "removed"}};
+    for (size_t k = 0; k < 4; k++) {
+        char want[128];
+        o = broken(id_arrays[k][0]);
+        arr = json_object_get(o, id_arrays[k][1]);
+        json_t *one = json_pack("{s:s,s:s}", "kind", "DEVICE", "value", "dev-1");
+        json_array_clear(arr);
+        for (int i = 0; i <= DASHI_MAX_IDENTITIES; i++)
+            json_array_append(arr, one);
+        json_decref(one);
+        snprintf(want, sizeof(want), "%s: 33 elements, more than the limit of 32", id_arrays[k][1]);
+        expect_error(o, DASHI_ERR_INVALID, want);
+    }
+
+    /* output arrays: DASHI_MAX_ARRAY_LEN */
+    o = broken("FraudAlert");
+    arr = json_object_get(o, "subject_uids");
+    for (int i = (int)json_array_size(arr); i <= DASHI_MAX_ARRAY_LEN; i++)
+        json_array_append_new(arr, json_string("u"));
+    expect_error(o, DASHI_ERR_INVALID, "subject_uids: 4097 elements, more than the limit of 4096");
+}
+
+Test(event, amount_limits) {
+    json_t *o;
+    dashi_event ev;
+
+    /* one amount: at most DASHI_MAX_AMOUNT fen */
+    o = broken("OrderRefunded");
+    json_object_set_new(o, "amount", json_integer(DASHI_MAX_AMOUNT));
+    parse_ok(o, &ev);
+    dashi_event_clear(&ev);
+    json_decref(o);
+    o = broken("OrderRefunded");
+    json_object_set_new(o, "amount", json_integer(DASHI_MAX_AMOUNT + 1));
+    expect_error(o, DASHI_ERR_INVALID, "amount: amount 1000000000001 fen exceeds the limit of 1000000000000 fen");
+    o = broken("OrderPaid");
+    json_object_set_new(item(o, 0), "list_amount", json_integer(INT64_MAX));
+    expect_error(o, DASHI_ERR_INVALID, "items[0].list_amount: amount 9223372036854775807 fen exceeds the limit");
+    o = broken("OrderPaid");
+    json_object_set_new(item(o, 0), "discount_amount", json_integer(DASHI_MAX_AMOUNT + 1));
+    expect_error(o, DASHI_ERR_INVALID, "items[0].discount_amount: amount 1000000000001 fen exceeds");
+
+    /* the order's total: every item within the limit, the sum above it */
+    o = broken("OrderPaid");
+    for (size_t i = 0; i < 2; i++) {
+        json_object_set_new(item(o, i), "list_amount", json_integer(DASHI_MAX_AMOUNT / 2 + 1));
+        json_object_set_new(item(o, i), "discount_amount", json_integer(0));
+        json_object_set_new(item(o, i), "paid_amount", json_integer(DASHI_MAX_AMOUNT / 2 + 1));
+    }
+    expect_error(o, DASHI_ERR_INVALID, "items: order total 1000000000002 fen exceeds the limit of 1000000000000 fen");
+    /* exactly the limit passes */
+    o = broken("OrderPaid");
+    for (size_t i = 0; i < 2; i++) {
+        json_object_set_new(item(o, i), "list_amount", json_integer(DASHI_MAX_AMOUNT / 2));
+        json_object_set_new(item(o, i), "discount_amount", json_integer(0));
+        json_object_set_new(item(o, i), "paid_amount", json_integer(DASHI_MAX_AMOUNT / 2));
+    }
+    parse_ok(o, &ev);
+    dashi_event_clear(&ev);
+    json_decref(o);
+
+    /* output amounts are the processor's own: no fen limit (a yunqi basis may be larger) */
+    o = broken("TierAssigned");
+    json_object_set_new(o, "basis", json_integer(DASHI_MAX_AMOUNT * 10));
+    parse_ok(o, &ev);
+    dashi_event_clear(&ev);
+    json_decref(o);
+}
+
+Test(event, message_size_limit) {
+    dashi_event ev;
+    char err[256] = "";
+    /* a line longer than DASHI_MAX_EVENT_BYTES is refused before jansson reads it */
+    size_t n = DASHI_MAX_EVENT_BYTES + 1;
+    char *text = malloc(n);
+    memset(text, ' ', n);
+    text[0] = '{';
+    text[n - 1] = '}';
+    cr_expect_eq(dashi_event_parse(text, n, &ev, err, sizeof(err)), DASHI_ERR_INVALID);
+    cr_expect(strstr(err, "event: 1048577 bytes, more than the limit of 1048576"), "%s", err);
+    /* one byte less is read (and fails for what it is: an object without a type) */
+    cr_expect_eq(dashi_event_parse(text, n - 1, &ev, err, sizeof(err)), DASHI_ERR_PARSE, "%s", err);
+    free(text);
 }
 
 Test(event, timestamps) {

@@ -720,3 +720,31 @@ Test(command, check_and_show) {
     cr_assert_eq(run_dashi("rules show --help", out, sizeof out), 0, "%s", out);
     cr_assert_eq(run_dashi("rules check --help", out, sizeof out), 0, "%s", out);
 }
+
+/* Campaign ids are parts of state keys and timer ids, and an event's campaign_id (at
+ * most DASHI_MAX_ID_LEN bytes) must be able to name them: a longer one is refused. */
+Test(edits, campaign_ids_longer_than_the_id_limit_are_refused) {
+    const char *fields[] = {"id", "campaign_id"};
+    for (int k = 0; k < 2; k++) {
+        for (int len = DASHI_MAX_ID_LEN; len <= DASHI_MAX_ID_LEN + 1; len++) {
+            json_error_t jerr;
+            char errstr[1024] = "", value[DASHI_MAX_ID_LEN + 2];
+            json_t *doc = json_load_file(DEFAULT_RULES, 0, &jerr);
+            cr_assert_not_null(doc, "%s", jerr.text);
+            memset(value, 'K', (size_t)len);
+            value[len] = '\0';
+            json_object_set_new(json_array_get(json_object_get(doc, "campaigns"), 2), fields[k], json_string(value));
+            dashi_rules *r = dashi_rules_from_json(doc, "bad.json", errstr, sizeof errstr);
+            if (len == DASHI_MAX_ID_LEN) {
+                cr_expect_not_null(r, "a %s of %d bytes is refused: %s", fields[k], len, errstr);
+            } else {
+                char want[96];
+                snprintf(want, sizeof want, "bad.json: campaigns[2].%s: longer than 128 bytes", fields[k]);
+                cr_expect_null(r);
+                cr_expect(strstr(errstr, want), "%s", errstr);
+            }
+            dashi_rules_destroy(r);
+            json_decref(doc);
+        }
+    }
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — the whole test suite: build, unit + scenario + integration tests, then the unit
-# tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then the independent
-# scenario check of ../shared/tools/run_scenarios.py (events shuffled) when it is there.
+# tests again under AddressSanitizer + UndefinedBehaviorSanitizer, the independent
+# scenario check of ../shared/tools/run_scenarios.py (events shuffled) when it is there,
+# and each libFuzzer target for a bounded 30 s (scripts/fuzz.sh).
 #
 # Installs what it needs first (scripts/setup.sh). Tests that need Redis start their own
 # redis-server on a private unix socket; nothing here uses a server already running.
@@ -42,6 +43,9 @@ fi
 echo "== unit and scenario tests under ASan + UBSan (integration tests run in the normal build) =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE integration
+
+echo "== fuzzing: each libFuzzer target for 30 s (clang, ASan, UBSan) =="
+scripts/fuzz.sh 30
 
 echo "== all tests =="
 ctest --test-dir build --output-on-failure -j"$jobs"

@@ -10,7 +10,15 @@
  * after a step that scheduled new timers the queue is read again, so a timer a
  * handler adds for an earlier instant still fires in order. Handlers return
  * DASHI_ERR_INVALID for input that breaks a rule of EVENTS.md; the step is then
- * dropped whole, so bad input changes nothing. The marker is read from the store
+ * dropped whole, so bad input changes nothing.
+ *
+ * Several engines over one store (members of one consumer group) each fire the
+ * timers due on their own stream time, so two may read the same timer due at
+ * once. A timer step therefore carries TIMER_CHECK (the timer is still queued
+ * with the due and payload read) next to its TIMER_DEL: the first step to commit
+ * fires it, the other's whole step is a no-op (CONFLICT) and that engine reads
+ * the queue again, which no longer holds it. So a timer fires at most once, and
+ * exactly once as long as some engine advances past its due. The marker is read from the store
  * directly, not through the view: each is read once and written once, so it would
  * only push records that are read again out of the view's cache. Its value is
  * written as the text json_dumps gives {"d": digest, "t": time}.
@@ -24,6 +32,7 @@
 #include "core/modules.h"
 
 #define TIMER_BATCH 64
+#define MAX_TIMER_CONFLICTS 1000 /* in a row: beyond, a check other than the timer's own keeps failing */
 
 struct dashi_engine {
     const dashi_rules *rules;   /* borrowed */
@@ -204,7 +213,7 @@ dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn 
                                char *errstr, size_t errstr_size) {
     dashi_err err = DASHI_OK;
     dashi_timer *timers = NULL;
-    size_t n = 0;
+    size_t n = 0, conflicts = 0;
     int stop = 0;
     for (;;) {
         dashi_timers_free(timers, n);
@@ -218,6 +227,11 @@ dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn 
             dashi_view_reset(e->view);
             ctx_init(e, &ctx, timers[i].due, timers[i].id, NULL);
             err = dispatch_timer(&ctx, &timers[i]);
+            /* the guard: the timer must still be queued as read, else another engine fired it */
+            if (err == DASHI_OK)
+                err = dashi_writeset_add(&e->ws, DASHI_WS_TIMER_CHECK, timers[i].id, strlen(timers[i].id),
+                                         timers[i].payload, timers[i].payload ? timers[i].payload_len : 0,
+                                         timers[i].due);
             if (err == DASHI_OK)
                 err = dashi_writeset_add(&e->ws, DASHI_WS_TIMER_DEL, timers[i].id, strlen(timers[i].id), NULL, 0, 0);
             else
@@ -228,8 +242,18 @@ dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn 
                 err = commit_step(e, &ctx, emit, opaque, &stop, &added, errstr, errstr_size);
             dashi_writeset_clear(&e->ws);
             ctx_free_outputs(&ctx);
+            if (err == DASHI_ERR_CONFLICT && ++conflicts <= MAX_TIMER_CONFLICTS) {
+                /* fired (or moved) by another engine over the same store since we read it: nothing
+                 * of this step was written; read the queue again, without it */
+                e->stats.timers_taken++;
+                err = DASHI_OK;
+                if (errstr && errstr_size)
+                    errstr[0] = '\0';
+                break;
+            }
             if (err != DASHI_OK)
                 goto out;
+            conflicts = 0;
             e->stats.timers++;
             if (added)
                 break; /* read the queue again: the new timer may be due before the rest */

@@ -33,7 +33,9 @@ void dashi_engine_destroy(dashi_engine *e); /* NULL-safe */
 dashi_err dashi_engine_process(dashi_engine *e, const dashi_event *ev, dashi_emit_fn emit, void *opaque,
                                char *errstr, size_t errstr_size);
 
-/* Fire every timer due <= until, in (due, id) order. */
+/* Fire every timer due <= until, in (due, id) order. Each timer step is guarded by
+ * TIMER_CHECK: a timer another engine over the same store fired (or re-scheduled)
+ * since it was read is skipped, counted in stats.timers_taken. */
 dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn emit, void *opaque,
                                char *errstr, size_t errstr_size);
 
@@ -47,6 +49,7 @@ void dashi_engine_set_step_hook(dashi_engine *e, dashi_step_hook hook, void *opa
 /* Statistics of this engine since it was created. */
 typedef struct dashi_engine_stats {
     uint64_t events, duplicates, timers, outputs, retries;
+    uint64_t timers_taken; /* timer steps dropped because another engine fired that timer first */
 } dashi_engine_stats;
 void dashi_engine_stats_get(const dashi_engine *e, dashi_engine_stats *out);
 

@@ -24,6 +24,9 @@ static const dashi_cfg_row rows[] = {
           "Redis holding state and progress: redis://[user[:password]@]host[:port][/db] or unix:///path.sock[?db=N]"),
     ROW_S("redis.prefix", "dashi:", redis_prefix, "prefix of every Redis key dashi writes"),
     ROW_I("redis.timeout_ms", "5000", 10, 600000, redis_timeout_ms, "connect and command timeout towards Redis"),
+    ROW_I("redis.wait_ms", "120000", 0, 86400000, redis_wait_ms,
+          "how long `dashi run` waits for an unreachable Redis (at start-up or mid-run) before it stops with an "
+          "error; it retries with exponential backoff from 100 ms to 5 s, logged (0 = wait forever)"),
     ROW_S("rules.file", "config/rules.json", rules_file, "the rules file (rule sets by period and campaigns)"),
     ROW_S("hmac.key", "env:DASHI_HMAC_KEY", hmac_key,
           "where the identity-hash secret is: env:NAME or file:/path (mode 0600); 'dev' only for demos"),

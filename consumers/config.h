@@ -40,6 +40,7 @@ typedef struct dashi_config {
     char *topic_dead_letter;
     int64_t batch_max_events, poll_ms, merge_wait_ms, idle_advance_ms;
     int64_t shutdown_deadline_ms, redis_timeout_ms, max_message_bytes;
+    int64_t redis_wait_ms;
     int64_t metrics_port;
     bool transactions;
     dashi_kv *kafka; size_t n_kafka;     /* kafka.* properties without the prefix, in file order */

@@ -28,6 +28,18 @@
  * partition, offset and reason — through the outbox too, with the progress, so it
  * is neither lost nor reprocessed.
  *
+ * Redis away. Every call to Redis that fails with a retriable error (connection
+ * refused, lost, timed out: DASHI_ERR_TRANSPORT) is retried with exponential
+ * backoff (100 ms doubling to 5 s, logged) for at most redis.wait_ms, at
+ * start-up and mid-run (a step, a dead letter, an epoch, progress); the store
+ * reconnects and reloads its scripts by itself. A step is atomic, so a retry
+ * either applies it or finds its marker (its reply was lost: DUPLICATE); since
+ * such a step's outputs may sit unsent in the outbox, the outbox of the member's
+ * partitions and timers is sent again once Redis answers. With Redis persisting
+ * every write (appendonly yes, appendfsync always) a restart loses nothing; past
+ * redis.wait_ms the member stops with an error without applying later records,
+ * so progress never passes a record that was not applied.
+ *
  * Time. Stream time is the latest event time applied; timers fire as it passes
  * them. When input is idle for idle.advance_ms (every assigned partition read to
  * its end and applied), stream time follows the wall clock
@@ -110,6 +122,7 @@ typedef struct pipeline {
     int64_t assigned_at_ms;  /* 0 until the first assignment: idle exit waits for it */
     bool applied_since_advance;
     dashi_pipeline_stats *stats;
+    bool resend_due;          /* a step failed on Redis and was retried: its outputs may be committed but unsent */
     dashi_err fatal;
     char fatal_msg[512];
 } pipeline;
@@ -142,6 +155,38 @@ static void set_fatal(pipeline *p, dashi_err err, const char *msg) {
         return;
     p->fatal = err;
     snprintf(p->fatal_msg, sizeof(p->fatal_msg), "%s", msg);
+}
+
+/* ---- waiting for Redis ---- */
+
+/* Retries of one operation while Redis is unreachable (a retriable error). */
+typedef struct backoff {
+    int attempt;
+    int64_t waited_ms;
+} backoff;
+
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+
+/* Sleep before the next try: 100 ms, doubling, capped at 5 s; logged at the
+ * first failure and then at every doubling and every capped minute. False when
+ * redis.wait_ms is spent or a stop was asked for: the caller gives up. */
+static bool redis_backoff(pipeline *p, backoff *b, const char *what, const char *why) {
+    int64_t delay = (int64_t)BACKOFF_FIRST_MS << (b->attempt < 8 ? b->attempt : 8);
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    if (dashi_kafka_stop || (p->cfg->redis_wait_ms > 0 && b->waited_ms >= p->cfg->redis_wait_ms))
+        return false;
+    if (delay < BACKOFF_MAX_MS || b->attempt % 12 == 0 || b->waited_ms < BACKOFF_MAX_MS * 2)
+        logf_(p, "Redis unreachable (%s): %s; retry %d in %" PRId64 " ms (waited %" PRId64 " ms of %s)", what, why,
+              b->attempt + 1, delay, b->waited_ms, p->cfg->redis_wait_ms > 0 ? "redis.wait_ms" : "no limit");
+    for (int64_t slept = 0; slept < delay && !dashi_kafka_stop; slept += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    b->waited_ms += delay;
+    b->attempt++;
+    return true;
 }
 
 /* ---- queues ---- */
@@ -374,14 +419,33 @@ static int resend_one(void *opaque, const char *key, size_t key_len, const char 
     return 0;
 }
 
-static void resend_outbox(pipeline *p, const char *prefix) {
+static bool resend_outbox(pipeline *p, const char *prefix) {
     resend_ctx rc = {p, 0};
     char errstr[256];
-    if (p->st->ops->scan(p->st, prefix, strlen(prefix), resend_one, &rc, errstr, sizeof(errstr)) != DASHI_OK)
+    bool ok = p->st->ops->scan(p->st, prefix, strlen(prefix), resend_one, &rc, errstr, sizeof(errstr)) == DASHI_OK;
+    if (!ok)
         logf_(p, "cannot read the outbox %s: %s", prefix, errstr);
     p->stats->resent += rc.n;
     if (rc.n && p->opts->verbose)
         logf_(p, "re-sent %zu outbox record(s) under %s", rc.n, prefix);
+    return ok;
+}
+
+/* After Redis came back: a step whose reply was lost may have committed outputs
+ * that were never produced. Send the outbox of every assigned partition and of
+ * the timers again (an entry still in flight goes twice, same id and bytes). */
+static void resend_after_outage(pipeline *p) {
+    bool ok = true;
+    for (int part = 0; part < MAX_PARTS && ok; part++)
+        if (p->tasks[part].assigned) {
+            char prefix[32];
+            snprintf(prefix, sizeof(prefix), "ob:%03d:", part);
+            ok = resend_outbox(p, prefix);
+        }
+    if (ok && resend_outbox(p, "ob:t:")) {
+        p->resend_due = false;
+        logf_(p, "Redis is back: outbox re-sent");
+    }
 }
 
 /* ---- dead letters ---- */
@@ -410,8 +474,13 @@ static void dead_letter(pipeline *p, int ti, int32_t part, int64_t offset, const
         goto out;
     }
     const dashi_writeset *sets[1] = {&ws};
-    if (p->st->ops->apply(p->st, 1, sets, &result, errstr, sizeof(errstr)) != DASHI_OK) {
-        set_fatal(p, DASHI_ERR_TRANSPORT, errstr);
+    dashi_err aerr;
+    backoff b = {0};
+    while (dashi_err_retriable(aerr = p->st->ops->apply(p->st, 1, sets, &result, errstr, sizeof(errstr))) &&
+           redis_backoff(p, &b, "writing a dead letter", errstr))
+        ; /* idempotent: the same progress and outbox entry again */
+    if (aerr != DASHI_OK) {
+        set_fatal(p, aerr, errstr);
         goto out;
     }
     if (result != DASHI_OK) {
@@ -442,7 +511,11 @@ static dashi_err take_epoch(pipeline *p, int32_t part, char *errstr, size_t errs
     snprintf(key, sizeof(key), "ep:%d", (int)part);
     for (int attempt = 0; attempt < 50; attempt++) {
         dashi_bytes k = {key, strlen(key)}, v = {NULL, 0};
-        dashi_err err = p->st->ops->mget(p->st, 1, &k, &v, errstr, errstr_size);
+        dashi_err err;
+        backoff b = {0};
+        while (dashi_err_retriable(err = p->st->ops->mget(p->st, 1, &k, &v, errstr, errstr_size)) &&
+               redis_backoff(p, &b, "taking a partition's epoch", errstr))
+            ;
         if (err != DASHI_OK)
             return err;
         long long cur = v.data ? strtoll(v.data, NULL, 10) : 0;
@@ -458,7 +531,9 @@ static dashi_err take_epoch(pipeline *p, int32_t part, char *errstr, size_t errs
         free(v.data);
         const dashi_writeset *sets[1] = {&ws};
         dashi_err result = DASHI_OK;
-        err = p->st->ops->apply(p->st, 1, sets, &result, errstr, errstr_size);
+        while (dashi_err_retriable(err = p->st->ops->apply(p->st, 1, sets, &result, errstr, errstr_size)) &&
+               redis_backoff(p, &b, "taking a partition's epoch", errstr))
+            ; /* applied with its reply lost: the compare-and-set fails and the loop takes the next epoch */
         dashi_writeset_clear(&ws);
         if (err != DASHI_OK)
             return err;
@@ -479,8 +554,9 @@ static void on_assign(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
         if (ti < 0 || tp->partition < 0 || tp->partition >= MAX_PARTS)
             continue;
         if (!taken[tp->partition]) {
-            if (take_epoch(p, tp->partition, errstr, sizeof(errstr)) != DASHI_OK) {
-                set_fatal(p, DASHI_ERR_TRANSPORT, errstr);
+            dashi_err eerr = take_epoch(p, tp->partition, errstr, sizeof(errstr));
+            if (eerr != DASHI_OK) {
+                set_fatal(p, eerr, errstr);
                 return;
             }
             taken[tp->partition] = true;
@@ -489,8 +565,13 @@ static void on_assign(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
         char key[300];
         snprintf(key, sizeof(key), "off:%s:%d", tp->topic, (int)tp->partition);
         dashi_bytes k = {key, strlen(key)}, v = {NULL, 0};
-        if (p->st->ops->mget(p->st, 1, &k, &v, errstr, sizeof(errstr)) != DASHI_OK) {
-            set_fatal(p, DASHI_ERR_TRANSPORT, errstr);
+        dashi_err err;
+        backoff b = {0};
+        while (dashi_err_retriable(err = p->st->ops->mget(p->st, 1, &k, &v, errstr, sizeof(errstr))) &&
+               redis_backoff(p, &b, "reading progress", errstr))
+            ;
+        if (err != DASHI_OK) {
+            set_fatal(p, err, errstr);
             return;
         }
         tp->offset = v.data ? strtoll(v.data, NULL, 10) + 1 : RD_KAFKA_OFFSET_BEGINNING;
@@ -591,19 +672,20 @@ static int rec_cmp(const in_rec *a, const in_rec *b) {
 static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
     char why[512];
     dashi_err err;
-    int attempt = 0;
     p->cur_topic = ti;
     p->cur_part = part;
     p->cur_offset = r->offset;
+    backoff b = {0};
     for (;;) {
         why[0] = '\0';
         err = dashi_engine_process(p->eng, &r->ev, emit_output, p, why, sizeof(why));
-        if (!dashi_err_retriable(err) || dashi_kafka_stop >= 2)
+        if (!dashi_err_retriable(err))
             break;
-        if (attempt++ % 20 == 0)
-            logf_(p, "state not reachable, retrying: %s", why);
-        struct timespec ts = {0, 100 * 1000000L};
-        nanosleep(&ts, NULL);
+        /* the step may have committed with its reply lost: the retry then finds its
+         * marker (DUPLICATE), and its outbox is sent again once Redis is back */
+        p->resend_due = true;
+        if (!redis_backoff(p, &b, "applying an event", why))
+            break;
     }
     pending_clear(p);
     if (err == DASHI_OK) {
@@ -619,6 +701,13 @@ static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
     } else if (err == DASHI_ERR_CONFLICT) {
         logf_(p, "partition %d fenced by another member: %s", (int)part, why);
         p->tasks[part].assigned = false;
+    } else if (dashi_err_retriable(err)) {
+        /* nothing of this record is committed (or it is, with its marker): stop applying, so no
+         * later record commits progress past it; the next run or owner starts from Redis */
+        char msg[sizeof(p->fatal_msg)];
+        snprintf(msg, sizeof(msg), "%s Redis unreachable for %" PRId64 " ms: %.300s",
+                 dashi_kafka_stop ? "stopped while" : "gave up:", b.waited_ms, why);
+        set_fatal(p, err, msg);
     } else {
         set_fatal(p, err, why);
     }
@@ -712,6 +801,8 @@ static void idle_advance(pipeline *p) {
         p->advanced_to = target;
     else if (!dashi_err_retriable(err))
         set_fatal(p, err, why);
+    else
+        p->resend_due = true; /* retried on the next idle turn; a timer step may have committed unsent */
 }
 
 static void close_all(pipeline *p) {
@@ -754,17 +845,16 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
         err = DASHI_ERR_INVALID;
         goto out;
     }
-    for (int attempt = 0;; attempt++) { /* Redis may come up after us: wait with backoff */
+    for (backoff b = {0};;) { /* Redis may come up after us: wait with backoff, up to redis.wait_ms */
         if ((p->st = dashi_state_redis_new(p->cfg->redis_url, p->cfg->redis_prefix, errstr, errstr_size)))
             break;
-        if (dashi_kafka_stop || attempt >= 60) {
-            err = DASHI_ERR_TRANSPORT;
+        char why[512];
+        snprintf(why, sizeof(why), "%s", errstr);
+        if (!redis_backoff(p, &b, "start-up", why)) {
+            err = dashi_errf(DASHI_ERR_TRANSPORT, errstr, errstr_size, "%s; %s after %" PRId64 " ms (redis.wait_ms)",
+                             why, dashi_kafka_stop ? "stopped" : "gave up", b.waited_ms);
             goto out;
         }
-        if (attempt % 10 == 0)
-            logf_(p, "waiting for Redis at %s: %s", p->cfg->redis_url, errstr);
-        struct timespec ts = {0, (long)(attempt < 10 ? 100 : 500) * 1000000L};
-        nanosleep(&ts, NULL);
     }
     if (!(p->eng = dashi_engine_new(p->rules, p->keys, p->st, errstr, errstr_size))) {
         err = DASHI_ERR_NOMEM;
@@ -803,6 +893,8 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
         }
         int64_t now = mono_ms();
         size_t applied = drain(p, now);
+        if (p->resend_due && p->fatal == DASHI_OK)
+            resend_after_outage(p);
         rd_kafka_poll(p->producer, 0);
         flush_acks(p);
         if (polled || applied || p->assigned_at_ms == 0)

@@ -59,7 +59,8 @@ static const dashi_cfg_row rows[] = {
           "larger input records are dead-lettered unread"),
     ROW_I("metrics.port", "0", 0, 65535, metrics_port, "HTTP port of /metrics, /healthz, /readyz (0 = off)"),
     ROW_B("transactions", "false", transactions,
-          "produce outputs and commit offsets in one Kafka transaction (needs a real broker; the mock only acknowledges)"),
+          "produce outputs and commit offsets in one Kafka transaction per batch (needs a real broker for isolation; the "
+          "mock only acknowledges); transactional.id is kafka.transactional.id, else <group.id>-<hostname>"),
 };
 
 /* Event types that share another type's topic (EVENTS.md: the "account" and

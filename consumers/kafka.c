@@ -75,6 +75,9 @@ rd_kafka_conf_t *dashi_kafka_conf_new(const dashi_config *cfg, dashi_kafka_role 
         goto fail;
     if (role == DASHI_KAFKA_CONSUMER && conf_set(conf, "group.id", group ? group : cfg->group_id, errstr, errstr_size))
         goto fail;
+    if (hooks && hooks->transactional_id && role == DASHI_KAFKA_PRODUCER &&
+        conf_set(conf, "transactional.id", hooks->transactional_id, errstr, errstr_size))
+        goto fail;
     if (hooks) {
         if (hooks->dr_msg_cb)
             rd_kafka_conf_set_dr_msg_cb(conf, hooks->dr_msg_cb);

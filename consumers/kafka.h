@@ -16,12 +16,14 @@
 
 typedef enum { DASHI_KAFKA_CONSUMER, DASHI_KAFKA_PRODUCER } dashi_kafka_role;
 
-/* Callbacks a client may need (all optional); opaque is the client-level opaque. */
+/* Callbacks a client may need (all optional); opaque is the client-level opaque;
+ * transactional_id is the one per-client setting that is not a kafka.* row. */
 typedef struct dashi_kafka_hooks {
     void (*dr_msg_cb)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
     void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque);
     void (*log_cb)(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
     void *opaque;
+    const char *transactional_id; /* producer only (borrowed, may be NULL): make it transactional */
 } dashi_kafka_hooks;
 
 /* A client of the given role. bootstrap (may be NULL) overrides kafka.bootstrap.servers;

@@ -47,6 +47,15 @@
  *     show only that transactions=true runs and gives the same outputs as
  *     replay (test_pipeline transactions_run_equals_replay), not isolation.
  *
+ * Several members share one Redis: the partition's epoch fences its events, the
+ * timer check (engine) makes a timer fire once, and the engine's guard makes a
+ * step check that the records it writes (an ambassador's, an identity's) still
+ * hold what it read, running it again otherwise — so no member's update of a
+ * shared record is lost; each event applies once, in some serial order. That
+ * order is each member's own for its partitions, not replay's global one:
+ * outputs that depend on other partitions' customers may differ from replay
+ * (tests/test_rebalance.c measures how many).
+ *
  * Bad input (undecodable, failing validation, refused by the rules) goes to the
  * dead-letter topic with its original bytes and headers naming source topic,
  * partition, offset and reason — through the outbox too, with the progress, so it
@@ -1050,6 +1059,7 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
         goto out;
     }
     dashi_engine_set_step_hook(p->eng, step_hook, p);
+    dashi_engine_set_guard(p->eng, true); /* other members write the shared records too */
     if (transactional_id(p, errstr, errstr_size) != DASHI_OK) {
         err = DASHI_ERR_INVALID;
         goto out;

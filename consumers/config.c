@@ -27,6 +27,9 @@ static const dashi_cfg_row rows[] = {
           "Redis holding state and progress: redis://[user[:password]@]host[:port][/db] or unix:///path.sock[?db=N]"),
     ROW_S("redis.prefix", "dashi:", redis_prefix, "prefix of every Redis key dashi writes"),
     ROW_I("redis.timeout_ms", "5000", 10, 600000, redis_timeout_ms, "connect and command timeout towards Redis"),
+    ROW_I("redis.wait_ms", "120000", 0, 86400000, redis_wait_ms,
+          "how long `dashi run` waits for an unreachable Redis (at start-up or mid-run) before it stops with an "
+          "error; it retries with exponential backoff from 100 ms to 5 s, logged (0 = wait forever)"),
     ROW_S("rules.file", "config/rules.json", rules_file, "the rules file (rule sets by period and campaigns)"),
     ROW_S("hmac.key", "env:DASHI_HMAC_KEY", hmac_key,
           "where the identity-hash secret is: env:NAME or file:/path (mode 0600); 'dev' only for demos"),
@@ -84,7 +87,8 @@ static const dashi_cfg_row rows[] = {
     ROW_S("log.level", "info", log_level, "least severe log level written: error, warn, info or debug"),
     ROW_S("log.format", "text", log_format, "log lines on stderr: text, or json (one JSON object a line)"),
     ROW_B("transactions", "false", transactions,
-          "produce outputs and commit offsets in one Kafka transaction (needs a real broker; the mock only acknowledges)"),
+          "produce outputs and commit offsets in one Kafka transaction per batch (needs a real broker for isolation; the "
+          "mock only acknowledges); transactional.id is kafka.transactional.id, else <group.id>-<hostname>"),
 };
 
 /* Event types that share another type's topic (EVENTS.md: the "account" and

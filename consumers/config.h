@@ -47,6 +47,7 @@ typedef struct dashi_config {
     char *log_level, *log_format;        /* error|warn|info|debug, text|json */
     int64_t health_stall_ms;
     int64_t input_max_future_ms;         /* inputs further ahead of the wall clock are dead letters */
+    int64_t redis_wait_ms;
     bool transactions;
     dashi_kv *kafka; size_t n_kafka;     /* kafka.* properties without the prefix, in file order */
 } dashi_config;

@@ -85,6 +85,9 @@ rd_kafka_conf_t *dashi_kafka_conf_new(const dashi_config *cfg, dashi_kafka_role 
     if (role == DASHI_KAFKA_CONSUMER && conf_set(conf, "group.id", group ? group : cfg->group_id, errstr, errstr_size))
         goto fail;
     rd_kafka_conf_set_log_cb(conf, hooks && hooks->log_cb ? hooks->log_cb : log_to_process_log);
+    if (hooks && hooks->transactional_id && role == DASHI_KAFKA_PRODUCER &&
+        conf_set(conf, "transactional.id", hooks->transactional_id, errstr, errstr_size))
+        goto fail;
     if (hooks) {
         if (hooks->stats_cb)
             rd_kafka_conf_set_stats_cb(conf, hooks->stats_cb);

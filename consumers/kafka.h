@@ -16,7 +16,8 @@
 
 typedef enum { DASHI_KAFKA_CONSUMER, DASHI_KAFKA_PRODUCER } dashi_kafka_role;
 
-/* Callbacks a client may need (all optional); opaque is the client-level opaque. */
+/* Callbacks a client may need (all optional); opaque is the client-level opaque;
+ * transactional_id is the one per-client setting that is not a kafka.* row. */
 typedef struct dashi_kafka_hooks {
     void (*dr_msg_cb)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
     void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque);
@@ -24,6 +25,7 @@ typedef struct dashi_kafka_hooks {
     /* statistics JSON every statistics.interval.ms (1000 unless kafka.statistics.interval.ms says otherwise) */
     int (*stats_cb)(rd_kafka_t *rk, char *json, size_t json_len, void *opaque);
     void *opaque;
+    const char *transactional_id; /* producer only (borrowed, may be NULL): make it transactional */
 } dashi_kafka_hooks;
 
 /* A client of the given role. bootstrap (may be NULL) overrides kafka.bootstrap.servers;

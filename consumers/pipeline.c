@@ -20,13 +20,58 @@
  * what is left in the outbox of its partitions (same ids, same bytes). So a crash
  * anywhere loses nothing and applies nothing twice; an output may be delivered
  * twice after a crash, with the same id and content (consumers drop duplicates by
- * id). Kafka transactions would remove that duplicate with a real broker; the
- * mock cluster cannot show them (ARCHITECTURE.md), so they are not used yet.
+ * id).
+ *
+ * Kafka transactions (transactions=true). The producer gets a transactional.id
+ * (see transactional_id()), init_transactions at start; each loop turn that
+ * produces or consumes opens one transaction: the outputs (and dead letters,
+ * and outbox re-sends) of the turn's steps, then send_offsets_to_transaction
+ * with the offsets applied and the consumer's group metadata, then commit. An
+ * outbox entry is deleted only after its transaction committed; an abortable
+ * error aborts and the entries are sent again in the next transaction (same
+ * ids, same bytes); a fatal one (fenced) stops the member with the broker's
+ * message. Redis stays the authoritative progress: Kafka's committed offsets
+ * are informational (resume reads Redis).
+ * Which guarantee holds with which broker:
+ *   - any broker, transactions=false: each event changes state once (Redis
+ *     markers, epochs); every output is delivered at least once, a repeat
+ *     after a crash or rebalance carries the same id and bytes (idempotent
+ *     producer: no repeats from producer retries).
+ *   - real Kafka (>= 2.5, KIP-447), transactions=true: the same, and
+ *     read_committed consumers see each output once — except the outputs of a
+ *     step whose Redis commit succeeded but whose transaction was aborted or
+ *     never committed before a crash: those are in the outbox and come again
+ *     in a later transaction, once (aborted records are invisible).
+ *   - librdkafka's mock cluster: its transactions only acknowledge (no
+ *     markers, no fencing, transactional offsets not stored), so the tests
+ *     show only that transactions=true runs and gives the same outputs as
+ *     replay (test_pipeline transactions_run_equals_replay), not isolation.
+ *
+ * Several members share one Redis: the partition's epoch fences its events, the
+ * timer check (engine) makes a timer fire once, and the engine's guard makes a
+ * step check that the records it writes (an ambassador's, an identity's) still
+ * hold what it read, running it again otherwise — so no member's update of a
+ * shared record is lost; each event applies once, in some serial order. That
+ * order is each member's own for its partitions, not replay's global one:
+ * outputs that depend on other partitions' customers may differ from replay
+ * (tests/test_rebalance.c measures how many).
  *
  * Bad input (undecodable, failing validation, refused by the rules) goes to the
  * dead-letter topic with its original bytes and headers naming source topic,
  * partition, offset and reason — through the outbox too, with the progress, so it
  * is neither lost nor reprocessed.
+ *
+ * Redis away. Every call to Redis that fails with a retriable error (connection
+ * refused, lost, timed out: DASHI_ERR_TRANSPORT) is retried with exponential
+ * backoff (100 ms doubling to 5 s, logged) for at most redis.wait_ms, at
+ * start-up and mid-run (a step, a dead letter, an epoch, progress); the store
+ * reconnects and reloads its scripts by itself. A step is atomic, so a retry
+ * either applies it or finds its marker (its reply was lost: DUPLICATE); since
+ * such a step's outputs may sit unsent in the outbox, the outbox of the member's
+ * partitions and timers is sent again once Redis answers. With Redis persisting
+ * every write (appendonly yes, appendfsync always) a restart loses nothing; past
+ * redis.wait_ms the member stops with an error without applying later records,
+ * so progress never passes a record that was not applied.
  *
  * Time. Stream time is the latest event time applied; timers fire as it passes
  * them. When input is idle for idle.advance_ms (every assigned partition read to
@@ -41,6 +86,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -112,6 +158,13 @@ typedef struct pipeline {
     int64_t assigned_at_ms;  /* 0 until the first assignment: idle exit waits for it */
     bool applied_since_advance;
     dashi_pipeline_stats *stats;
+    bool resend_due;          /* a step failed on Redis and was retried: its outputs may be committed but unsent */
+    /* transactions=true: one Kafka transaction per loop turn (outputs + consumed offsets) */
+    char txn_id[300];
+    bool txn_open;
+    uint64_t txn_seq;         /* number of the open (or last) transaction; tags each produced record */
+    dashi_writeset txn_acks;  /* outbox deletes of records delivered in the open transaction */
+    rd_kafka_topic_partition_list_t *txn_offsets; /* next offsets of what the open transaction consumed */
     dashi_err fatal;
     char fatal_msg[512];
 } pipeline;
@@ -133,6 +186,38 @@ static void set_fatal(pipeline *p, dashi_err err, const char *msg) {
         return;
     p->fatal = err;
     snprintf(p->fatal_msg, sizeof(p->fatal_msg), "%s", msg);
+}
+
+/* ---- waiting for Redis ---- */
+
+/* Retries of one operation while Redis is unreachable (a retriable error). */
+typedef struct backoff {
+    int attempt;
+    int64_t waited_ms;
+} backoff;
+
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+
+/* Sleep before the next try: 100 ms, doubling, capped at 5 s; logged at the
+ * first failure and then at every doubling and every capped minute. False when
+ * redis.wait_ms is spent or a stop was asked for: the caller gives up. */
+static bool redis_backoff(pipeline *p, backoff *b, const char *what, const char *why) {
+    int64_t delay = (int64_t)BACKOFF_FIRST_MS << (b->attempt < 8 ? b->attempt : 8);
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    if (dashi_kafka_stop || (p->cfg->redis_wait_ms > 0 && b->waited_ms >= p->cfg->redis_wait_ms))
+        return false;
+    if (delay < BACKOFF_MAX_MS || b->attempt % 12 == 0 || b->waited_ms < BACKOFF_MAX_MS * 2)
+        dashi_log(DASHI_LOG_WARN, "redis", "Redis unreachable (%s): %s; retry %d in %" PRId64 " ms (waited %" PRId64 " ms of %s)",
+                  what, why, b->attempt + 1, delay, b->waited_ms, p->cfg->redis_wait_ms > 0 ? "redis.wait_ms" : "no limit");
+    for (int64_t slept = 0; slept < delay && !dashi_kafka_stop; slept += 50) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    b->waited_ms += delay;
+    b->attempt++;
+    return true;
 }
 
 /* ---- queues ---- */
@@ -288,13 +373,129 @@ static rd_kafka_headers_t *make_headers(const char *id, const char *type, const 
     return h;
 }
 
+/* ---- Kafka transactions (transactions=true) ---- */
+
+#define TXN_TIMEOUT_MS 30000
+#define TXN_RETRIES 5
+
+/* A produced record's delivery-report opaque: its outbox key and its transaction. */
+typedef struct dr_tag {
+    uint64_t txn;
+    char okey[];
+} dr_tag;
+
+static void txn_reset(pipeline *p) {
+    p->txn_open = false;
+    dashi_writeset_clear(&p->txn_acks);
+    if (p->txn_offsets)
+        rd_kafka_topic_partition_list_destroy(p->txn_offsets);
+    p->txn_offsets = NULL;
+}
+
+/* An error of a transactional call. Abortable: abort; the outbox entries of the
+ * transaction stay and are sent again in the next one. Anything else (fatal:
+ * fenced by a newer producer with our transactional.id; or not retriable) stops
+ * the member with the broker's message: progress is in Redis, nothing is lost. */
+static void txn_fail(pipeline *p, rd_kafka_error_t *error, const char *what) {
+    char msg[512];
+    if (rd_kafka_error_txn_requires_abort(error)) {
+        dashi_log(DASHI_LOG_WARN, "kafka", "Kafka transaction %" PRIu64 " %s failed: %s; aborted, its outputs go again in the next one",
+                  p->txn_seq, what, rd_kafka_error_string(error));
+        rd_kafka_error_t *aerr = rd_kafka_abort_transaction(p->producer, TXN_TIMEOUT_MS);
+        if (aerr) {
+            snprintf(msg, sizeof(msg), "Kafka transaction abort failed: %s (transactional.id %s)",
+                     rd_kafka_error_string(aerr), p->txn_id);
+            set_fatal(p, DASHI_ERR_TRANSPORT, msg);
+            rd_kafka_error_destroy(aerr);
+        }
+        p->resend_due = true;
+    } else {
+        snprintf(msg, sizeof(msg), "Kafka transaction %s: %s%s (transactional.id %s)", what,
+                 rd_kafka_error_is_fatal(error) ? "fatal error: " : "", rd_kafka_error_string(error), p->txn_id);
+        set_fatal(p, DASHI_ERR_TRANSPORT, msg);
+    }
+    rd_kafka_error_destroy(error);
+    txn_reset(p);
+}
+
+/* Open a transaction when transactions=true and none is open. */
+static void txn_begin(pipeline *p) {
+    if (!p->cfg->transactions || p->txn_open || p->fatal != DASHI_OK)
+        return;
+    rd_kafka_error_t *error = rd_kafka_begin_transaction(p->producer);
+    p->txn_seq++;
+    if (error) {
+        txn_fail(p, error, "begin");
+        return;
+    }
+    p->txn_open = true;
+}
+
+/* The open transaction consumed topic ti, partition part up to offset. */
+static void txn_consumed(pipeline *p, int ti, int32_t part, int64_t offset) {
+    if (!p->txn_open)
+        return;
+    if (!p->txn_offsets)
+        p->txn_offsets = rd_kafka_topic_partition_list_new(16);
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(p->txn_offsets, p->topics[ti], part);
+    if (!tp)
+        tp = rd_kafka_topic_partition_list_add(p->txn_offsets, p->topics[ti], part);
+    tp->offset = offset + 1;
+}
+
+/* Send the consumed offsets to the transaction and commit it (retried while the
+ * broker says retriable); then the outbox entries it delivered can go. */
+static void txn_commit(pipeline *p) {
+    if (!p->txn_open)
+        return;
+    rd_kafka_error_t *error = NULL;
+    if (p->txn_offsets && p->txn_offsets->cnt) {
+        rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(p->consumer);
+        for (int i = 0; i < TXN_RETRIES; i++) {
+            error = rd_kafka_send_offsets_to_transaction(p->producer, p->txn_offsets, md, TXN_TIMEOUT_MS);
+            if (!error || !rd_kafka_error_is_retriable(error) || i == TXN_RETRIES - 1)
+                break;
+            rd_kafka_error_destroy(error);
+        }
+        rd_kafka_consumer_group_metadata_destroy(md);
+        if (error) {
+            txn_fail(p, error, "send_offsets");
+            return;
+        }
+    }
+    for (int i = 0; i < TXN_RETRIES; i++) {
+        error = rd_kafka_commit_transaction(p->producer, TXN_TIMEOUT_MS); /* flushes: serves delivery reports */
+        if (!error || !rd_kafka_error_is_retriable(error) || i == TXN_RETRIES - 1)
+            break;
+        rd_kafka_error_destroy(error);
+    }
+    if (error) {
+        txn_fail(p, error, "commit");
+        return;
+    }
+    for (size_t i = 0; i < p->txn_acks.n; i++)
+        dashi_writeset_add(&p->acks, DASHI_WS_DEL, p->txn_acks.ops[i].key, p->txn_acks.ops[i].key_len, NULL, 0, 0);
+    p->stats->outputs_acked += p->txn_acks.n;
+    txn_reset(p);
+}
+
 static void produce_entry(pipeline *p, const char *okey, const char *topic, const char *key, const char *id,
                           const char *type, const void *val, size_t len, const json_t *headers) {
     char errstr[512];
-    char *opaque = dashi_strdup(okey);
+    txn_begin(p);
+    if (p->cfg->transactions && !p->txn_open)
+        return; /* the transaction could not begin (fatal): it stays in the outbox */
+    size_t klen = strlen(okey);
+    dr_tag *tag = malloc(sizeof(*tag) + klen + 1);
+    if (!tag) {
+        set_fatal(p, DASHI_ERR_NOMEM, "out of memory producing");
+        return;
+    }
+    tag->txn = p->txn_seq;
+    memcpy(tag->okey, okey, klen + 1);
     if (dashi_kafka_produce(p->producer, topic, RD_KAFKA_PARTITION_UA, key, val, len, make_headers(id, type, headers),
-                            opaque, errstr, sizeof(errstr)) != DASHI_OK) {
-        free(opaque);
+                            tag, errstr, sizeof(errstr)) != DASHI_OK) {
+        free(tag);
         set_fatal(p, DASHI_ERR_TRANSPORT, errstr);
         return;
     }
@@ -314,17 +515,21 @@ static int emit_output(void *opaque, const dashi_event *ev) {
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     pipeline *p = opaque;
-    char *okey = m->_private;
-    if (!okey)
+    dr_tag *tag = m->_private;
+    if (!tag)
         return;
     if (m->err) {
         /* the outbox keeps it: it is sent again on the next assignment/restart */
-        dashi_log(DASHI_LOG_WARN, "kafka", "delivery of %s failed: %s (kept in the outbox)", okey, rd_kafka_err2str(m->err));
+        dashi_log(DASHI_LOG_WARN, "kafka", "delivery of %s failed: %s (kept in the outbox)", tag->okey, rd_kafka_err2str(m->err));
+    } else if (p->cfg->transactions) {
+        /* delivered, but visible only if its transaction commits: the entry goes after the commit */
+        if (p->txn_open && tag->txn == p->txn_seq)
+            dashi_writeset_add(&p->txn_acks, DASHI_WS_DEL, tag->okey, strlen(tag->okey), NULL, 0, 0);
     } else {
-        dashi_writeset_add(&p->acks, DASHI_WS_DEL, okey, strlen(okey), NULL, 0, 0);
+        dashi_writeset_add(&p->acks, DASHI_WS_DEL, tag->okey, strlen(tag->okey), NULL, 0, 0);
         p->stats->outputs_acked++;
     }
-    free(okey);
+    free(tag);
 }
 
 static void flush_acks(pipeline *p) {
@@ -365,14 +570,33 @@ static int resend_one(void *opaque, const char *key, size_t key_len, const char 
     return 0;
 }
 
-static void resend_outbox(pipeline *p, const char *prefix) {
+static bool resend_outbox(pipeline *p, const char *prefix) {
     resend_ctx rc = {p, 0};
     char errstr[256];
-    if (p->st->ops->scan(p->st, prefix, strlen(prefix), resend_one, &rc, errstr, sizeof(errstr)) != DASHI_OK)
+    bool ok = p->st->ops->scan(p->st, prefix, strlen(prefix), resend_one, &rc, errstr, sizeof(errstr)) == DASHI_OK;
+    if (!ok)
         dashi_log(DASHI_LOG_WARN, "redis", "cannot read the outbox %s: %s", prefix, errstr);
     p->stats->resent += rc.n;
     if (rc.n && p->opts->verbose)
         dashi_log(DASHI_LOG_INFO, "pipeline", "re-sent %zu outbox record(s) under %s", rc.n, prefix);
+    return ok;
+}
+
+/* After Redis came back: a step whose reply was lost may have committed outputs
+ * that were never produced. Send the outbox of every assigned partition and of
+ * the timers again (an entry still in flight goes twice, same id and bytes). */
+static void resend_after_outage(pipeline *p) {
+    bool ok = true;
+    for (int part = 0; part < MAX_PARTS && ok; part++)
+        if (p->tasks[part].assigned) {
+            char prefix[32];
+            snprintf(prefix, sizeof(prefix), "ob:%03d:", part);
+            ok = resend_outbox(p, prefix);
+        }
+    if (ok && resend_outbox(p, "ob:t:")) {
+        p->resend_due = false;
+        dashi_log(DASHI_LOG_INFO, "redis", "Redis is back: outbox re-sent");
+    }
 }
 
 /* ---- dead letters ---- */
@@ -401,8 +625,13 @@ static void dead_letter(pipeline *p, int ti, int32_t part, int64_t offset, const
         goto out;
     }
     const dashi_writeset *sets[1] = {&ws};
-    if (p->st->ops->apply(p->st, 1, sets, &result, errstr, sizeof(errstr)) != DASHI_OK) {
-        set_fatal(p, DASHI_ERR_TRANSPORT, errstr);
+    dashi_err aerr;
+    backoff b = {0};
+    while (dashi_err_retriable(aerr = p->st->ops->apply(p->st, 1, sets, &result, errstr, sizeof(errstr))) &&
+           redis_backoff(p, &b, "writing a dead letter", errstr))
+        ; /* idempotent: the same progress and outbox entry again */
+    if (aerr != DASHI_OK) {
+        set_fatal(p, aerr, errstr);
         goto out;
     }
     if (result != DASHI_OK) {
@@ -410,6 +639,7 @@ static void dead_letter(pipeline *p, int ti, int32_t part, int64_t offset, const
         goto out;
     }
     produce_entry(p, okey, p->cfg->topic_dead_letter, key, NULL, "DeadLetter", raw, raw_len, h);
+    txn_consumed(p, ti, part, offset);
     p->stats->dead_letters++;
     dashi_telemetry_dead_letter(p->opts->tel, code);
     dashi_log(DASHI_LOG_WARN, "pipeline", "dead letter: %s[%d]@%" PRId64 ": %s", p->topics[ti], (int)part, offset, reason);
@@ -434,7 +664,11 @@ static dashi_err take_epoch(pipeline *p, int32_t part, char *errstr, size_t errs
     snprintf(key, sizeof(key), "ep:%d", (int)part);
     for (int attempt = 0; attempt < 50; attempt++) {
         dashi_bytes k = {key, strlen(key)}, v = {NULL, 0};
-        dashi_err err = p->st->ops->mget(p->st, 1, &k, &v, errstr, errstr_size);
+        dashi_err err;
+        backoff b = {0};
+        while (dashi_err_retriable(err = p->st->ops->mget(p->st, 1, &k, &v, errstr, errstr_size)) &&
+               redis_backoff(p, &b, "taking a partition's epoch", errstr))
+            ;
         if (err != DASHI_OK)
             return err;
         long long cur = v.data ? strtoll(v.data, NULL, 10) : 0;
@@ -450,7 +684,9 @@ static dashi_err take_epoch(pipeline *p, int32_t part, char *errstr, size_t errs
         free(v.data);
         const dashi_writeset *sets[1] = {&ws};
         dashi_err result = DASHI_OK;
-        err = p->st->ops->apply(p->st, 1, sets, &result, errstr, errstr_size);
+        while (dashi_err_retriable(err = p->st->ops->apply(p->st, 1, sets, &result, errstr, errstr_size)) &&
+               redis_backoff(p, &b, "taking a partition's epoch", errstr))
+            ; /* applied with its reply lost: the compare-and-set fails and the loop takes the next epoch */
         dashi_writeset_clear(&ws);
         if (err != DASHI_OK)
             return err;
@@ -471,8 +707,9 @@ static void on_assign(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
         if (ti < 0 || tp->partition < 0 || tp->partition >= MAX_PARTS)
             continue;
         if (!taken[tp->partition]) {
-            if (take_epoch(p, tp->partition, errstr, sizeof(errstr)) != DASHI_OK) {
-                set_fatal(p, DASHI_ERR_TRANSPORT, errstr);
+            dashi_err eerr = take_epoch(p, tp->partition, errstr, sizeof(errstr));
+            if (eerr != DASHI_OK) {
+                set_fatal(p, eerr, errstr);
                 return;
             }
             taken[tp->partition] = true;
@@ -481,8 +718,13 @@ static void on_assign(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
         char key[300];
         snprintf(key, sizeof(key), "off:%s:%d", tp->topic, (int)tp->partition);
         dashi_bytes k = {key, strlen(key)}, v = {NULL, 0};
-        if (p->st->ops->mget(p->st, 1, &k, &v, errstr, sizeof(errstr)) != DASHI_OK) {
-            set_fatal(p, DASHI_ERR_TRANSPORT, errstr);
+        dashi_err err;
+        backoff b = {0};
+        while (dashi_err_retriable(err = p->st->ops->mget(p->st, 1, &k, &v, errstr, sizeof(errstr))) &&
+               redis_backoff(p, &b, "reading progress", errstr))
+            ;
+        if (err != DASHI_OK) {
+            set_fatal(p, err, errstr);
             return;
         }
         tp->offset = v.data ? strtoll(v.data, NULL, 10) + 1 : RD_KAFKA_OFFSET_BEGINNING;
@@ -505,6 +747,7 @@ static void on_assign(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
 }
 
 static void on_revoke(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
+    txn_commit(p); /* its offsets belong to this generation of the group */
     for (int i = 0; i < parts->cnt; i++) {
         int32_t part = parts->elems[i].partition;
         int ti = topic_index(p, parts->elems[i].topic);
@@ -619,22 +862,26 @@ static int rec_cmp(const in_rec *a, const in_rec *b) {
 static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
     char why[512];
     dashi_err err;
-    int attempt = 0;
     p->cur_topic = ti;
     p->cur_part = part;
     p->cur_offset = r->offset;
+    txn_begin(p);
+    backoff b = {0};
     for (;;) {
         why[0] = '\0';
         err = dashi_engine_process(p->eng, &r->ev, emit_output, p, why, sizeof(why));
-        if (!dashi_err_retriable(err) || dashi_kafka_stop >= 2)
+        if (!dashi_err_retriable(err))
             break;
-        if (attempt++ % 20 == 0)
-            dashi_log(DASHI_LOG_WARN, "redis", "state not reachable, retrying: %s", why);
+        /* the step may have committed with its reply lost: the retry then finds its
+         * marker (DUPLICATE), and its outbox is sent again once Redis is back */
+        p->resend_due = true;
+        if (!redis_backoff(p, &b, "applying an event", why))
+            break;
         dashi_telemetry_alive(p->opts->tel);
-        struct timespec ts = {0, 100 * 1000000L};
-        nanosleep(&ts, NULL);
     }
     pending_clear(p);
+    if (err == DASHI_OK || err == DASHI_ERR_DUPLICATE)
+        txn_consumed(p, ti, part, r->offset);
     if (err == DASHI_OK) {
         p->stats->applied++;
         dashi_telemetry_step(p->opts->tel, r->arrived_ms);
@@ -649,6 +896,13 @@ static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
     } else if (err == DASHI_ERR_CONFLICT) {
         dashi_log(DASHI_LOG_WARN, "pipeline", "partition %d fenced by another member: %s", (int)part, why);
         p->tasks[part].assigned = false;
+    } else if (dashi_err_retriable(err)) {
+        /* nothing of this record is committed (or it is, with its marker): stop applying, so no
+         * later record commits progress past it; the next run or owner starts from Redis */
+        char msg[sizeof(p->fatal_msg)];
+        snprintf(msg, sizeof(msg), "%s Redis unreachable for %" PRId64 " ms: %.300s",
+                 dashi_kafka_stop ? "stopped while" : "gave up:", b.waited_ms, why);
+        set_fatal(p, err, msg);
     } else {
         set_fatal(p, err, why);
     }
@@ -742,6 +996,8 @@ static void idle_advance(pipeline *p) {
         p->advanced_to = target;
     else if (!dashi_err_retriable(err))
         set_fatal(p, err, why);
+    else
+        p->resend_due = true; /* retried on the next idle turn; a timer step may have committed unsent */
 }
 
 static void close_all(pipeline *p) {
@@ -753,11 +1009,43 @@ static void close_all(pipeline *p) {
     pending_clear(p);
     free(p->pending);
     dashi_writeset_clear(&p->acks);
+    txn_reset(p);
     dashi_engine_destroy(p->eng);
     dashi_codec_destroy(p->codec);
     dashi_state_destroy(p->st);
     dashi_keyring_destroy(p->keys);
     dashi_rules_destroy(p->rules);
+}
+
+/* The producer's transactional.id when transactions=true: kafka.transactional.id
+ * when the configuration names one, else "<group.id>-<hostname>". One id per
+ * member: stable across restarts of one host (a StatefulSet pod name), so a
+ * restarted member fences its own predecessor and aborts the transaction it left
+ * open; the group metadata sent with the offsets (KIP-447) fences a member that
+ * lost its partitions in a rebalance. Members sharing a host must set distinct
+ * kafka.transactional.id values. A kafka.transactional.id with transactions=false
+ * is refused: the producer would refuse every record outside a transaction. */
+static dashi_err transactional_id(pipeline *p, char *errstr, size_t errstr_size) {
+    const char *given = NULL;
+    for (size_t i = 0; i < p->cfg->n_kafka; i++)
+        if (strcmp(p->cfg->kafka[i].key, "transactional.id") == 0)
+            given = p->cfg->kafka[i].value;
+    p->txn_id[0] = '\0';
+    if (!p->cfg->transactions) {
+        if (given)
+            return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                              "kafka.transactional.id is set but transactions=false: set transactions=true or drop it");
+        return DASHI_OK;
+    }
+    if (given) {
+        snprintf(p->txn_id, sizeof(p->txn_id), "%s", given);
+    } else {
+        char host[256] = "";
+        if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+            snprintf(host, sizeof(host), "localhost");
+        snprintf(p->txn_id, sizeof(p->txn_id), "%.100s-%.180s", p->cfg->group_id, host);
+    }
+    return DASHI_OK;
 }
 
 dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_stats *stats, char *errstr,
@@ -773,6 +1061,7 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
     p->stats = stats;
     p->stream_time = p->advanced_to = DASHI_TIME_NONE;
     dashi_writeset_init(&p->acks);
+    dashi_writeset_init(&p->txn_acks);
     const char *topics[DASHI_EV__COUNT];
     p->n_topics = dashi_config_input_topics(p->cfg, topics);
     for (size_t i = 0; i < p->n_topics && i < MAX_TOPICS; i++)
@@ -784,30 +1073,45 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
         err = DASHI_ERR_INVALID;
         goto out;
     }
-    for (int attempt = 0;; attempt++) { /* Redis may come up after us: wait with backoff */
+    for (backoff b = {0};;) { /* Redis may come up after us: wait with backoff, up to redis.wait_ms */
         if ((p->st = dashi_state_redis_new(p->cfg->redis_url, p->cfg->redis_prefix, errstr, errstr_size)))
             break;
-        if (dashi_kafka_stop || attempt >= 60) {
-            err = DASHI_ERR_TRANSPORT;
+        char why[512];
+        snprintf(why, sizeof(why), "%s", errstr);
+        if (!redis_backoff(p, &b, "start-up", why)) {
+            err = dashi_errf(DASHI_ERR_TRANSPORT, errstr, errstr_size, "%s; %s after %" PRId64 " ms (redis.wait_ms)",
+                             why, dashi_kafka_stop ? "stopped" : "gave up", b.waited_ms);
             goto out;
         }
-        if (attempt % 10 == 0)
-            dashi_log(DASHI_LOG_WARN, "redis", "waiting for Redis: %s", errstr); /* the url may hold a password */
-        struct timespec ts = {0, (long)(attempt < 10 ? 100 : 500) * 1000000L};
-        nanosleep(&ts, NULL);
     }
     if (!(p->eng = dashi_engine_new(p->rules, p->keys, p->st, errstr, errstr_size))) {
         err = DASHI_ERR_NOMEM;
         goto out;
     }
     dashi_engine_set_step_hook(p->eng, step_hook, p);
+    dashi_engine_set_guard(p->eng, true); /* other members write the shared records too */
     dashi_state_redis_set_observer(p->st, dashi_telemetry_redis_rtt, p->opts->tel);
-    dashi_kafka_hooks ph = {.dr_msg_cb = on_delivery, .opaque = p};
+    if (transactional_id(p, errstr, errstr_size) != DASHI_OK) {
+        err = DASHI_ERR_INVALID;
+        goto out;
+    }
+    dashi_kafka_hooks ph = {.dr_msg_cb = on_delivery, .opaque = p, .transactional_id = p->txn_id[0] ? p->txn_id : NULL};
     dashi_kafka_hooks ch = {.rebalance_cb = on_rebalance, .stats_cb = on_stats, .opaque = p};
     if (!(p->producer = dashi_kafka_new(p->cfg, DASHI_KAFKA_PRODUCER, opts->bootstrap, NULL, &ph, errstr, errstr_size)) ||
         !(p->consumer = dashi_kafka_new(p->cfg, DASHI_KAFKA_CONSUMER, opts->bootstrap, NULL, &ch, errstr, errstr_size))) {
         err = DASHI_ERR_INVALID;
         goto out;
+    }
+    if (p->cfg->transactions) {
+        rd_kafka_error_t *terr = rd_kafka_init_transactions(p->producer, TXN_TIMEOUT_MS);
+        if (terr) {
+            err = dashi_errf(DASHI_ERR_TRANSPORT, errstr, errstr_size,
+                             "transactions=true: init_transactions for transactional.id %s failed: %s%s", p->txn_id,
+                             rd_kafka_error_is_fatal(terr) ? "fatal error: " : "", rd_kafka_error_string(terr));
+            rd_kafka_error_destroy(terr);
+            goto out;
+        }
+        dashi_log(DASHI_LOG_INFO, "kafka", "transactions: transactional.id %s", p->txn_id);
     }
     sub = rd_kafka_topic_partition_list_new((int)p->n_topics);
     for (size_t i = 0; i < p->n_topics; i++)
@@ -834,7 +1138,10 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
         }
         int64_t now = mono_ms();
         size_t applied = drain(p, now);
+        if (p->resend_due && p->fatal == DASHI_OK)
+            resend_after_outage(p);
         rd_kafka_poll(p->producer, 0);
+        txn_commit(p);
         flush_acks(p);
         dashi_telemetry_tick(p->opts->tel, p->st, p->rules, p->stream_time,
                              (int64_t)(p->stats->outputs_produced - p->stats->outputs_acked) + (int64_t)p->acks.n);
@@ -857,6 +1164,7 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
         err = dashi_errf(p->fatal, errstr, errstr_size, "%s", p->fatal_msg);
     } else if (dashi_kafka_stop < 2) {
         /* graceful: what was polled but not applied is left for the next owner (progress is in Redis) */
+        txn_commit(p);
         rd_kafka_flush(p->producer, (int)p->cfg->shutdown_deadline_ms);
         flush_acks(p);
     }

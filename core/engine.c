@@ -10,7 +10,15 @@
  * after a step that scheduled new timers the queue is read again, so a timer a
  * handler adds for an earlier instant still fires in order. Handlers return
  * DASHI_ERR_INVALID for input that breaks a rule of EVENTS.md; the step is then
- * dropped whole, so bad input changes nothing. The marker is read from the store
+ * dropped whole, so bad input changes nothing.
+ *
+ * Several engines over one store (members of one consumer group) each fire the
+ * timers due on their own stream time, so two may read the same timer due at
+ * once. A timer step therefore carries TIMER_CHECK (the timer is still queued
+ * with the due and payload read) next to its TIMER_DEL: the first step to commit
+ * fires it, the other's whole step is a no-op (CONFLICT) and that engine reads
+ * the queue again, which no longer holds it. So a timer fires at most once, and
+ * exactly once as long as some engine advances past its due. The marker is read from the store
  * directly, not through the view: each is read once and written once, so it would
  * only push records that are read again out of the view's cache. Its value is
  * written as the text json_dumps gives {"d": digest, "t": time}.
@@ -24,6 +32,8 @@
 #include "core/modules.h"
 
 #define TIMER_BATCH 64
+#define MAX_STEP_CONFLICTS 8 /* guarded event step run again; beyond, CONFLICT (a fence, not a race) */
+#define MAX_TIMER_CONFLICTS 1000 /* in a row: beyond, a check other than the timer's own keeps failing */
 
 struct dashi_engine {
     const dashi_rules *rules;   /* borrowed */
@@ -34,7 +44,12 @@ struct dashi_engine {
     dashi_engine_stats stats;
     dashi_step_hook hook;
     void *hook_opaque;
+    bool guard; /* dashi_engine_set_guard(): steps check the records they write are unchanged */
 };
+
+void dashi_engine_set_guard(dashi_engine *e, bool on) {
+    e->guard = on;
+}
 
 void dashi_engine_set_step_hook(dashi_engine *e, dashi_step_hook hook, void *opaque) {
     e->hook = hook;
@@ -156,6 +171,10 @@ static dashi_err commit_step(dashi_engine *e, dashi_ctx *ctx, dashi_emit_fn emit
     }
     for (size_t k = first; timers_added && k < e->ws.n; k++)
         *timers_added |= e->ws.ops[k].kind == DASHI_WS_TIMER_ADD;
+    if (e->guard && (err = dashi_view_guard(e->view, &e->ws)) != DASHI_OK) {
+        dashi_errf(err, errstr, errstr_size, "engine: cannot build write set: %s", dashi_err_str(err));
+        goto out;
+    }
     if (e->hook && (err = e->hook(e->hook_opaque, ctx, &e->ws)) != DASHI_OK) {
         dashi_errf(err, errstr, errstr_size, "engine: step hook refused %s: %s", ctx->cause, dashi_err_str(err));
         goto out;
@@ -207,7 +226,7 @@ dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn 
                                char *errstr, size_t errstr_size) {
     dashi_err err = DASHI_OK;
     dashi_timer *timers = NULL;
-    size_t n = 0;
+    size_t n = 0, conflicts = 0;
     int stop = 0;
     for (;;) {
         dashi_timers_free(timers, n);
@@ -221,6 +240,11 @@ dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn 
             dashi_view_reset(e->view);
             ctx_init(e, &ctx, timers[i].due, timers[i].id, NULL);
             err = dispatch_timer(&ctx, &timers[i]);
+            /* the guard: the timer must still be queued as read, else another engine fired it */
+            if (err == DASHI_OK)
+                err = dashi_writeset_add(&e->ws, DASHI_WS_TIMER_CHECK, timers[i].id, strlen(timers[i].id),
+                                         timers[i].payload, timers[i].payload ? timers[i].payload_len : 0,
+                                         timers[i].due);
             if (err == DASHI_OK)
                 err = dashi_writeset_add(&e->ws, DASHI_WS_TIMER_DEL, timers[i].id, strlen(timers[i].id), NULL, 0, 0);
             else
@@ -231,8 +255,18 @@ dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn 
                 err = commit_step(e, &ctx, emit, opaque, &stop, &added, errstr, errstr_size);
             dashi_writeset_clear(&e->ws);
             ctx_free_outputs(&ctx);
+            if (err == DASHI_ERR_CONFLICT && ++conflicts <= MAX_TIMER_CONFLICTS) {
+                /* fired (or moved) by another engine over the same store since we read it: nothing
+                 * of this step was written; read the queue again, without it */
+                e->stats.timers_taken++;
+                err = DASHI_OK;
+                if (errstr && errstr_size)
+                    errstr[0] = '\0';
+                break;
+            }
             if (err != DASHI_OK)
                 goto out;
+            conflicts = 0;
             e->stats.timers++;
             if (added)
                 break; /* read the queue again: the new timer may be due before the rest */
@@ -285,38 +319,48 @@ dashi_err dashi_engine_process(dashi_engine *e, const dashi_event *ev, dashi_emi
     if ((err = dashi_engine_advance(e, t, emit, opaque, errstr, errstr_size)) != DASHI_OK)
         goto out;
 
-    dashi_view_reset(e->view);
     snprintf(marker, sizeof(marker), "ev:%s", id); /* fits: the id's length was checked above */
     event_digest(ev, digest, sizeof(digest));
-    if ((err = marker_read(e, id, &seen, &prev, errstr, errstr_size)) != DASHI_OK)
-        goto out;
-    if (seen) {
-        if (prev && strcmp(prev, digest) != 0)
-            err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
-                             "event_id %s was already used by an event with different content", id);
-        else
-            err = dashi_errf(DASHI_ERR_DUPLICATE, errstr, errstr_size, "event %s already applied", id);
-        e->stats.duplicates += err == DASHI_ERR_DUPLICATE;
-        goto out;
+    for (int attempt = 0;; attempt++) {
+        dashi_view_reset(e->view);
+        if ((err = marker_read(e, id, &seen, &prev, errstr, errstr_size)) != DASHI_OK)
+            goto out;
+        if (seen) {
+            if (prev && strcmp(prev, digest) != 0)
+                err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                                 "event_id %s was already used by an event with different content", id);
+            else
+                err = dashi_errf(DASHI_ERR_DUPLICATE, errstr, errstr_size, "event %s already applied", id);
+            e->stats.duplicates += err == DASHI_ERR_DUPLICATE;
+            goto out;
+        }
+        ctx_init(e, &ctx, t, id, ev);
+        if ((err = dashi_identity_on_event(&ctx, ev)) != DASHI_OK ||
+            (err = dashi_commission_on_event(&ctx, ev)) != DASHI_OK ||
+            (err = dashi_campaign_on_event(&ctx, ev)) != DASHI_OK) {
+            const char *msg = NULL;
+            if (dashi_view_error(e->view, &msg) != DASHI_OK)
+                err = dashi_errf(dashi_view_error(e->view, NULL), errstr, errstr_size, "%s", msg);
+            else
+                dashi_errf(err, errstr, errstr_size, "%s", ctx.error[0] ? ctx.error : dashi_err_str(err));
+            goto out;
+        }
+        /* what json_dumps(COMPACT|SORT_KEYS) makes of {"d": digest, "t": t}: the digest is "d-" + hex */
+        mlen = snprintf(mtext, sizeof(mtext), "{\"d\":\"%s\",\"t\":%lld}", digest, (long long)t);
+        err = dashi_writeset_add(&e->ws, DASHI_WS_CHECK_ABSENT, marker, strlen(marker), NULL, 0, 0);
+        if (err == DASHI_OK)
+            err = dashi_writeset_add(&e->ws, DASHI_WS_PUT, marker, strlen(marker), mtext, (size_t)mlen, 0);
+        if (err == DASHI_OK)
+            err = commit_step(e, &ctx, emit, opaque, &stop, NULL, errstr, errstr_size);
+        if (err != DASHI_ERR_CONFLICT || !e->guard || attempt >= MAX_STEP_CONFLICTS)
+            break;
+        /* guarded: a record it read was changed by another writer meanwhile; run the step again */
+        e->stats.retries++;
+        free(prev);
+        prev = NULL;
+        dashi_writeset_clear(&e->ws);
+        ctx_free_outputs(&ctx);
     }
-    ctx_init(e, &ctx, t, id, ev);
-    if ((err = dashi_identity_on_event(&ctx, ev)) != DASHI_OK ||
-        (err = dashi_commission_on_event(&ctx, ev)) != DASHI_OK ||
-        (err = dashi_campaign_on_event(&ctx, ev)) != DASHI_OK) {
-        const char *msg = NULL;
-        if (dashi_view_error(e->view, &msg) != DASHI_OK)
-            err = dashi_errf(dashi_view_error(e->view, NULL), errstr, errstr_size, "%s", msg);
-        else
-            dashi_errf(err, errstr, errstr_size, "%s", ctx.error[0] ? ctx.error : dashi_err_str(err));
-        goto out;
-    }
-    /* what json_dumps(COMPACT|SORT_KEYS) makes of {"d": digest, "t": t}: the digest is "d-" + hex */
-    mlen = snprintf(mtext, sizeof(mtext), "{\"d\":\"%s\",\"t\":%lld}", digest, (long long)t);
-    err = dashi_writeset_add(&e->ws, DASHI_WS_CHECK_ABSENT, marker, strlen(marker), NULL, 0, 0);
-    if (err == DASHI_OK)
-        err = dashi_writeset_add(&e->ws, DASHI_WS_PUT, marker, strlen(marker), mtext, (size_t)mlen, 0);
-    if (err == DASHI_OK)
-        err = commit_step(e, &ctx, emit, opaque, &stop, NULL, errstr, errstr_size);
     if (err == DASHI_OK)
         e->stats.events++;
     else if (err == DASHI_ERR_DUPLICATE)

@@ -33,7 +33,9 @@ void dashi_engine_destroy(dashi_engine *e); /* NULL-safe */
 dashi_err dashi_engine_process(dashi_engine *e, const dashi_event *ev, dashi_emit_fn emit, void *opaque,
                                char *errstr, size_t errstr_size);
 
-/* Fire every timer due <= until, in (due, id) order. */
+/* Fire every timer due <= until, in (due, id) order. Each timer step is guarded by
+ * TIMER_CHECK: a timer another engine over the same store fired (or re-scheduled)
+ * since it was read is skipped, counted in stats.timers_taken. */
 dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn emit, void *opaque,
                                char *errstr, size_t errstr_size);
 
@@ -44,9 +46,18 @@ dashi_err dashi_engine_advance(dashi_engine *e, dashi_time until, dashi_emit_fn 
 typedef dashi_err (*dashi_step_hook)(void *opaque, const dashi_ctx *ctx, dashi_writeset *ws);
 void dashi_engine_set_step_hook(dashi_engine *e, dashi_step_hook hook, void *opaque);
 
+/* Several engines over one store (members of one group): with guard on, a step
+ * also checks that every record it writes still holds what it read
+ * (dashi_view_guard); when another engine changed one meanwhile, the event step
+ * runs again on the new state (stats.retries), up to 8 times, then returns
+ * DASHI_ERR_CONFLICT (which the pipeline reads as being fenced). Off by default:
+ * one engine alone (replay) has no concurrent writer and saves the checks. */
+void dashi_engine_set_guard(dashi_engine *e, bool on);
+
 /* Statistics of this engine since it was created. */
 typedef struct dashi_engine_stats {
     uint64_t events, duplicates, timers, outputs, retries;
+    uint64_t timers_taken; /* timer steps dropped because another engine fired that timer first */
 } dashi_engine_stats;
 void dashi_engine_stats_get(const dashi_engine *e, dashi_engine_stats *out);
 

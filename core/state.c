@@ -4,7 +4,7 @@
  * that owns copies of every key and value handed to it, so the caller's buffers
  * may be reused at once; the back ends (state/state_mem.c, state/state_redis.c)
  * only read it. Copies are NUL-terminated for the debugger's sake (the length is
- * still what counts), and a value of a PUT, CHECK_EQ or TIMER_ADD is never NULL,
+ * still what counts), and a value of a PUT, CHECK_EQ, TIMER_ADD or TIMER_CHECK is never NULL,
  * even when empty, so "empty" and "absent" cannot be confused downstream.
  * dashi_state_open() only picks a constructor, "memory" or a Redis URL; it is
  * the one reference from core/ to state/, a cycle between the two static
@@ -50,9 +50,10 @@ dashi_err dashi_writeset_add(dashi_writeset *ws, dashi_ws_kind kind, const char 
     dashi_err err = DASHI_OK;
     char *k = NULL; /* owned until stored in ws */
     char *v = NULL; /* owned until stored in ws */
-    int has_val = kind == DASHI_WS_PUT || kind == DASHI_WS_CHECK_EQ || kind == DASHI_WS_TIMER_ADD;
+    int has_val = kind == DASHI_WS_PUT || kind == DASHI_WS_CHECK_EQ || kind == DASHI_WS_TIMER_ADD ||
+                  kind == DASHI_WS_TIMER_CHECK;
 
-    if (!ws || (unsigned)kind > DASHI_WS_TIMER_DEL || (!key && key_len) || (has_val && !val && val_len)) {
+    if (!ws || (unsigned)kind > DASHI_WS_TIMER_CHECK || (!key && key_len) || (has_val && !val && val_len)) {
         err = DASHI_ERR_INVALID;
         goto out;
     }
@@ -77,7 +78,7 @@ dashi_err dashi_writeset_add(dashi_writeset *ws, dashi_ws_kind kind, const char 
         .key_len = key_len,
         .val = v,
         .val_len = has_val ? val_len : 0,
-        .due = kind == DASHI_WS_TIMER_ADD ? due : 0,
+        .due = kind == DASHI_WS_TIMER_ADD || kind == DASHI_WS_TIMER_CHECK ? due : 0,
     };
     k = v = NULL;
 out:

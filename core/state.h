@@ -35,13 +35,16 @@ typedef enum dashi_ws_kind {
     DASHI_WS_CHECK_EQ,     /* key must hold exactly val, else CONFLICT */
     DASHI_WS_TIMER_ADD,    /* timer id=key due=due payload=val (replaces one of the same id) */
     DASHI_WS_TIMER_DEL,    /* remove timer id=key (absent is fine) */
+    DASHI_WS_TIMER_CHECK,  /* timer id=key must be queued with due=due and payload=val (empty val: empty
+                            * payload), else CONFLICT: the guard of a timer step, so a timer fires once
+                            * even when several engines over one store read it due at the same time */
 } dashi_ws_kind;
 
 typedef struct dashi_ws_op {
     dashi_ws_kind kind;
     char *key; size_t key_len; /* owned by the write set */
     char *val; size_t val_len; /* owned by the write set; NULL for DEL and TIMER_DEL */
-    dashi_time due;            /* TIMER_ADD only */
+    dashi_time due;            /* TIMER_ADD and TIMER_CHECK only */
 } dashi_ws_op;
 
 typedef struct dashi_writeset {

@@ -638,6 +638,18 @@ static int cmp_entry_ptr(const void *a, const void *b) {
     return strcmp((*(view_entry *const *)a)->key, (*(view_entry *const *)b)->key);
 }
 
+dashi_err dashi_view_guard(const dashi_view *v, dashi_writeset *ws) {
+    dashi_err err = DASHI_OK;
+    for (size_t i = 0; i < v->n_touched && err == DASHI_OK; i++) {
+        const view_entry *e = v->touched[i];
+        if (!e->written || e->step != v->step) /* only what this step read from the store and writes */
+            continue;
+        err = e->raw ? dashi_writeset_add(ws, DASHI_WS_CHECK_EQ, e->key, e->key_len, e->raw, e->raw_len, 0)
+                     : dashi_writeset_add(ws, DASHI_WS_CHECK_ABSENT, e->key, e->key_len, NULL, 0, 0);
+    }
+    return err;
+}
+
 dashi_err dashi_view_writeset(dashi_view *v, dashi_writeset *ws) {
     dashi_err err = DASHI_OK;
     view_entry **dirty = NULL;

@@ -52,6 +52,12 @@ void dashi_view_timer_del(dashi_view *v, const char *id);
 /* Write set of the pending changes (dirty records, deletes, timers) plus extra ops
  * the caller added; ws is filled (not cleared first). */
 dashi_err dashi_view_writeset(dashi_view *v, dashi_writeset *ws);
+/* Optimistic concurrency for several writers over one store: after
+ * dashi_view_writeset(), add to ws a check that every record this step writes
+ * still holds the bytes the step read (CHECK_EQ, or CHECK_ABSENT when it was
+ * absent), so a concurrent writer's update is never overwritten unseen: the set
+ * fails with DASHI_ERR_CONFLICT instead and the step can run again. */
+dashi_err dashi_view_guard(const dashi_view *v, dashi_writeset *ws);
 /* Forget cache and pending changes (start a new step). */
 void dashi_view_reset(dashi_view *v);
 /* Keep the cache but drop pending-changes marks (after a successful commit). */

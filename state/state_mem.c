@@ -299,9 +299,10 @@ out:
 }
 
 static int op_valid(const dashi_ws_op *op) {
-    if ((unsigned)op->kind > DASHI_WS_TIMER_DEL || (!op->key && op->key_len))
+    if ((unsigned)op->kind > DASHI_WS_TIMER_CHECK || (!op->key && op->key_len))
         return 0;
-    if ((op->kind == DASHI_WS_PUT || op->kind == DASHI_WS_CHECK_EQ || op->kind == DASHI_WS_TIMER_ADD) &&
+    if ((op->kind == DASHI_WS_PUT || op->kind == DASHI_WS_CHECK_EQ || op->kind == DASHI_WS_TIMER_ADD ||
+         op->kind == DASHI_WS_TIMER_CHECK) &&
         !op->val && op->val_len)
         return 0;
     if (op->kind == DASHI_WS_TIMER_ADD && (op->due > MEM_DUE_LIMIT || op->due < -MEM_DUE_LIMIT))
@@ -313,6 +314,16 @@ static int op_valid(const dashi_ws_op *op) {
 static int mem_checks_hold(const mem_state *m, const dashi_writeset *ws) {
     for (size_t i = 0; i < ws->n; i++) {
         const dashi_ws_op *op = &ws->ops[i];
+        if (op->kind == DASHI_WS_TIMER_CHECK) {
+            size_t t = table_find(&m->timers, op->key, op->key_len, hash_bytes(op->key, op->key_len));
+            if (t == SIZE_MAX)
+                return 0;
+            const mem_timer *tm = m->timers.slots[t].val;
+            if (tm->due != op->due || tm->payload_len != op->val_len ||
+                (op->val_len && memcmp(tm->payload, op->val, op->val_len) != 0))
+                return 0;
+            continue;
+        }
         if (op->kind != DASHI_WS_CHECK_ABSENT && op->kind != DASHI_WS_CHECK_EQ)
             continue;
         size_t at = table_find(&m->data, op->key, op->key_len, hash_bytes(op->key, op->key_len));
@@ -445,6 +456,7 @@ static void mem_commit(mem_state *m, const dashi_writeset *ws) {
             break;
         case DASHI_WS_CHECK_ABSENT:
         case DASHI_WS_CHECK_EQ:
+        case DASHI_WS_TIMER_CHECK:
             break;
         }
     }

@@ -62,7 +62,9 @@
 
 /* KEYS[1] timers zset, KEYS[2] payload hash, KEYS[3..] one per P/D/A/E op.
  * ARGV[1] kinds: P put(val) D del A check-absent E check-eq(val)
- * T timer-add(id, due, payload) X timer-del(id). Returns 1 applied, 0 conflict. */
+ * T timer-add(id, due, payload) X timer-del(id) C timer-check(id, due, payload).
+ * Returns 1 applied, 0 conflict. A timer check against timer keys of the wrong type
+ * fails in the first pass, before any write (a script error). */
 static const char apply_script[] =
     "#!lua\n"
     "local kinds = ARGV[1]\n"
@@ -81,6 +83,11 @@ static const char apply_script[] =
     "    if tonumber(ARGV[a + 1]) == nil then return redis.error_reply('dashi: timer due is not a number') end\n"
     "    a = a + 3; timers = true\n"
     "  elseif c == 88 then a = a + 1; timers = true\n"
+    "  elseif c == 67 then\n"
+    "    local s = redis.call('ZSCORE', KEYS[1], ARGV[a])\n"
+    "    if not s or tonumber(s) ~= tonumber(ARGV[a + 1]) then return 0 end\n"
+    "    if (redis.call('HGET', KEYS[2], ARGV[a]) or '') ~= ARGV[a + 2] then return 0 end\n"
+    "    a = a + 3\n"
     "  else return redis.error_reply('dashi: unknown write-set op kind') end\n"
     "end\n"
     "if k ~= #KEYS + 1 or a ~= #ARGV + 1 then return redis.error_reply('dashi: malformed write set') end\n"
@@ -102,6 +109,7 @@ static const char apply_script[] =
     "    redis.call('ZADD', KEYS[1], ARGV[a + 1], ARGV[a])\n"
     "    redis.call('HSET', KEYS[2], ARGV[a], ARGV[a + 2])\n"
     "    a = a + 3\n"
+    "  elseif c == 67 then a = a + 3\n"
     "  else\n"
     "    redis.call('ZREM', KEYS[1], ARGV[a])\n"
     "    redis.call('HDEL', KEYS[2], ARGV[a])\n"
@@ -431,12 +439,14 @@ out:
 /* ---------------------------------------------------------------- apply */
 
 static int op_valid(const dashi_ws_op *op) {
-    if ((unsigned)op->kind > DASHI_WS_TIMER_DEL || (!op->key && op->key_len))
+    if ((unsigned)op->kind > DASHI_WS_TIMER_CHECK || (!op->key && op->key_len))
         return 0;
-    if ((op->kind == DASHI_WS_PUT || op->kind == DASHI_WS_CHECK_EQ || op->kind == DASHI_WS_TIMER_ADD) &&
+    if ((op->kind == DASHI_WS_PUT || op->kind == DASHI_WS_CHECK_EQ || op->kind == DASHI_WS_TIMER_ADD ||
+         op->kind == DASHI_WS_TIMER_CHECK) &&
         !op->val && op->val_len)
         return 0;
-    if (op->kind == DASHI_WS_TIMER_ADD && (op->due > DUE_LIMIT || op->due < -DUE_LIMIT))
+    if ((op->kind == DASHI_WS_TIMER_ADD || op->kind == DASHI_WS_TIMER_CHECK) &&
+        (op->due > DUE_LIMIT || op->due < -DUE_LIMIT))
         return 0;
     return 1;
 }
@@ -446,6 +456,7 @@ static int append_set(redis_state *r, const dashi_writeset *ws) {
     static const char kind_byte[] = {
         [DASHI_WS_PUT] = 'P', [DASHI_WS_DEL] = 'D', [DASHI_WS_CHECK_ABSENT] = 'A',
         [DASHI_WS_CHECK_EQ] = 'E', [DASHI_WS_TIMER_ADD] = 'T', [DASHI_WS_TIMER_DEL] = 'X',
+        [DASHI_WS_TIMER_CHECK] = 'C',
     };
     size_t nkeys = 0, nargs = 0, bytes = ws->n + 24; /* kinds string + numkeys */
     for (size_t i = 0; i < ws->n; i++) {
@@ -459,7 +470,7 @@ static int append_set(redis_state *r, const dashi_writeset *ws) {
             nkeys++;
             bytes += r->prefix_len + DATA_NS_LEN + op->key_len;
             break;
-        case DASHI_WS_TIMER_ADD:
+        case DASHI_WS_TIMER_ADD: case DASHI_WS_TIMER_CHECK:
             nargs += 3;
             bytes += 24; /* the due as text */
             break;
@@ -496,7 +507,7 @@ static int append_set(redis_state *r, const dashi_writeset *ws) {
                 r->argvlen[arg_at++] = op->val_len;
             }
             break;
-        case DASHI_WS_TIMER_ADD: {
+        case DASHI_WS_TIMER_ADD: case DASHI_WS_TIMER_CHECK: {
             char *due = r->arena + pos;
             int due_len = snprintf(due, 24, "%lld", (long long)op->due);
             pos += (size_t)due_len + 1;

@@ -88,7 +88,7 @@ static int collect(void *opaque, const dashi_event *out) {
 }
 
 /* Write-set operations the rules made: all but the engine's marker check and put
- * ("ev:<cause>") for an event step and its deletion of the fired timer. */
+ * ("ev:<cause>") for an event step and its check and deletion of the fired timer. */
 static size_t rules_ops(const dashi_ctx *ctx, const dashi_writeset *ws) {
     char marker[512];
     size_t n = 0;
@@ -97,7 +97,7 @@ static size_t rules_ops(const dashi_ctx *ctx, const dashi_writeset *ws) {
         const dashi_ws_op *op = &ws->ops[i];
         bool own = ctx->event ? (op->kind == DASHI_WS_CHECK_ABSENT || op->kind == DASHI_WS_PUT) &&
                                     op->key_len == strlen(marker) && memcmp(op->key, marker, op->key_len) == 0
-                              : op->kind == DASHI_WS_TIMER_DEL && ctx->cause && op->key_len == strlen(ctx->cause) &&
+                              : (op->kind == DASHI_WS_TIMER_DEL || op->kind == DASHI_WS_TIMER_CHECK) && ctx->cause && op->key_len == strlen(ctx->cause) &&
                                     memcmp(op->key, ctx->cause, op->key_len) == 0;
         n += !own;
     }

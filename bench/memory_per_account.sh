@@ -7,11 +7,11 @@
 # family (MEMORY USAGE of every bucket hash; docs/STATE_LAYOUT.md describes the layout). The de-duplication markers (ev:) are per event,
 # not per account: they are reported apart.
 #
-# usage: bench/memory_per_account.sh [N]   (default 100000; the issue asks for 1000000)
+# usage: [DASHI=path/to/dashi] bench/memory_per_account.sh [N]   (default 100000; the issue asks for 1000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
-dashi=build/dashi
+dashi=${DASHI:-build/dashi}
 [ -x "$dashi" ] || { echo "build first: cmake -S . -B build && cmake --build build" >&2; exit 1; }
 work=$(mktemp -d /tmp/dashi-mem.XXXXXX)
 trap 'redis-cli -s "$work/redis.sock" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
@@ -33,13 +33,16 @@ for i in range(n):
                       "uid": "u%07d" % i, "account_type": "PERSONAL", "method": "PASSWORD", "identities": ids}))
 PY
 before=$(cli info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r')
+server_cpu() { cli info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ {s += $2} END {print s}'; }
+cpu_before=$(server_cpu)
 start=$(date +%s.%N)
 "$dashi" replay --in "$work/regs.ndjson" --out /dev/null --state "unix://$work/redis.sock" --prefix d: \
   --until 2030-01-01T00:00:00+08:00 --quiet
 end=$(date +%s.%N)
+cpu_after=$(server_cpu)
 after=$(cli info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r')
 keys=$(cli dbsize)
-echo "accounts: $n   keys: $keys   replay: $(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.1f s", b - a}')"
+echo "accounts: $n   keys: $keys   replay: $(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.1f s", b - a}')   redis-server CPU: $(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN {printf "%.1f s", b - a}')"
 echo "used_memory growth: $((after - before)) bytes = $(( (after - before) / n )) bytes per account (all keys, markers included)"
 # by key family: data keys live in bucket hashes d:h:<family><4 hex> (field = the rest of
 # the key) unless large or of a plain family; MEMORY USAGE of every bucket (SAMPLES 0: exact).

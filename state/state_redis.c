@@ -1,18 +1,51 @@
 /* state_redis.c — the Redis state store: write sets as one atomic Lua script each, pipelined; timers in a sorted set.
  *
- * Key layout under the store prefix P (e.g. "dashi:"):
- *   P "k:" key   string   a data key (the "k:" namespace keeps every possible key,
- *                         even one named "timers", apart from the store's own keys)
+ * Key layout under the store prefix P (e.g. "dashi:"; docs/STATE_LAYOUT.md has the
+ * memory each family takes):
+ *   P "h:" F B   hash     a bucket: the data keys F X of family F whose bucket is B,
+ *                         as fields X → value. F is a key's text up to its first ':'
+ *                         when that is within its first 16 bytes ("acct:", "attr:",
+ *                         "ev:", "cp:"…), B is FNV-1a-32 of the whole key mod 16,384 as
+ *                         4 hex digits. Buckets stay listpacks (a few bytes per field
+ *                         instead of ~60 per top-level key) while they hold at most
+ *                         hash-max-listpack-entries (128) fields of at most
+ *                         hash-max-listpack-value bytes; at connect the store raises
+ *                         the latter to 256 when the server lets it (CONFIG SET; never
+ *                         lowered; without +config the server's value is used). Fields
+ *                         and values are digest-packed (below).
+ *   P "k:" key   string   a data key without a family, of the pipeline's families
+ *                         "ob:", "off:", "ep:" (few, scanned by prefix on every
+ *                         assignment), or a bucketed key whose packed field or value is
+ *                         too large for its bucket to stay a listpack (then its value is
+ *                         stored packed). A key is in one place only: a put to one
+ *                         deletes the other. (The "k:" namespace keeps every possible
+ *                         key, even one named "timers", apart from the store's own keys.)
  *   P "timers"   zset     timer ids, score = due in ms (exact: dues are limited to
  *                         ±2^53); equal scores sort by member bytes, which is the
  *                         contract's (due, id) order
  *   P "timerp"   hash     timer id → payload
  * scan() and clear() touch only these, so several stores with different prefixes
- * (that are not prefixes of one another) share one database.
+ * (that are not prefixes of one another) share one database. A store written by the
+ * layout before buckets still reads (a key not in its bucket is looked up as a plain
+ * key, and unpacking leaves text without 0xFE/0xFF bytes, i.e. all JSON, as it is),
+ * but a CHECK_EQ on such a key compares the packed value with the old text: rebuild
+ * such a store with a replay rather than running on it.
+ *
+ * Digest packing: a maximal run of exactly 43 base64url characters whose last one
+ * carries no stray bits (a 256-bit HMAC or digest, as attribute ids hold) is stored as
+ * 0xFE and its 32 bytes; a literal 0xFE or 0xFF byte as 0xFF and that byte. It is
+ * injective, so CHECK_EQ compares packed forms; a scan unpacks and sorts logical keys.
+ * The bucket number and the family are part of the stored layout: never change them.
+ *
+ * Reads: mget() is one MGET when no key is bucketed, else a read-only script (HGET
+ * the bucket, then GET the plain key) so all values come from one instant. scan()
+ * SCANs the plain keys with the prefix and the buckets of the prefix's family (every
+ * bucket when the prefix is shorter than a family), HGETALLs those (pipelined per
+ * SCAN page), keeps the logical keys with the prefix, sorts, and MGETs the plain ones.
  *
  * apply() runs one Lua script per write set, with EVALSHA: KEYS are the two timer
- * keys then one data key per PUT/DEL/CHECK op (every key the script touches is
- * declared, as Redis asks), ARGV[1] is a string of one kind byte per op and the
+ * keys then per PUT/DEL/CHECK op its plain key, preceded by its bucket when it has
+ * one (every key the script touches is declared, as Redis asks), ARGV[1] is a string of one kind byte per op and the
  * rest their arguments. The script makes a first pass that verifies every CHECK
  * and everything that could make a write fail (the encoding, the types of the
  * timer keys, numeric dues) and a second that writes, so a failing set writes

@@ -636,9 +636,7 @@ static dashi_err redis_mget(dashi_state *st, size_t n, const dashi_bytes *keys, 
     dashi_err err = DASHI_OK;
     redisReply *rep = NULL;
     pipe_guard guard;
-    size_t bytes = 0, pos = 0;
-
-    size_t bucketed = 0;
+    size_t bytes = 0, pos = 0, bucketed = 0;
 
     pipe_guard_take(&guard);
     for (size_t i = 0; i < n; i++) {

@@ -1,18 +1,51 @@
 /* state_redis.c — the Redis state store: write sets as one atomic Lua script each, pipelined; timers in a sorted set.
  *
- * Key layout under the store prefix P (e.g. "dashi:"):
- *   P "k:" key   string   a data key (the "k:" namespace keeps every possible key,
- *                         even one named "timers", apart from the store's own keys)
+ * Key layout under the store prefix P (e.g. "dashi:"; docs/STATE_LAYOUT.md has the
+ * memory each family takes):
+ *   P "h:" F B   hash     a bucket: the data keys F X of family F whose bucket is B,
+ *                         as fields X → value. F is a key's text up to its first ':'
+ *                         when that is within its first 16 bytes ("acct:", "attr:",
+ *                         "ev:", "cp:"…), B is FNV-1a-32 of the whole key mod 16,384 as
+ *                         4 hex digits. Buckets stay listpacks (a few bytes per field
+ *                         instead of ~60 per top-level key) while they hold at most
+ *                         hash-max-listpack-entries (128) fields of at most
+ *                         hash-max-listpack-value bytes; at connect the store raises
+ *                         the latter to 256 when the server lets it (CONFIG SET; never
+ *                         lowered; without +config the server's value is used). Fields
+ *                         and values are digest-packed (below).
+ *   P "k:" key   string   a data key without a family, of the pipeline's families
+ *                         "ob:", "off:", "ep:" (few, scanned by prefix on every
+ *                         assignment), or a bucketed key whose packed field or value is
+ *                         too large for its bucket to stay a listpack (then its value is
+ *                         stored packed). A key is in one place only: a put to one
+ *                         deletes the other. (The "k:" namespace keeps every possible
+ *                         key, even one named "timers", apart from the store's own keys.)
  *   P "timers"   zset     timer ids, score = due in ms (exact: dues are limited to
  *                         ±2^53); equal scores sort by member bytes, which is the
  *                         contract's (due, id) order
  *   P "timerp"   hash     timer id → payload
  * scan() and clear() touch only these, so several stores with different prefixes
- * (that are not prefixes of one another) share one database.
+ * (that are not prefixes of one another) share one database. A store written by the
+ * layout before buckets still reads (a key not in its bucket is looked up as a plain
+ * key, and unpacking leaves text without 0xFE/0xFF bytes, i.e. all JSON, as it is),
+ * but a CHECK_EQ on such a key compares the packed value with the old text: rebuild
+ * such a store with a replay rather than running on it.
+ *
+ * Digest packing: a maximal run of exactly 43 base64url characters whose last one
+ * carries no stray bits (a 256-bit HMAC or digest, as attribute ids hold) is stored as
+ * 0xFE and its 32 bytes; a literal 0xFE or 0xFF byte as 0xFF and that byte. It is
+ * injective, so CHECK_EQ compares packed forms; a scan unpacks and sorts logical keys.
+ * The bucket number and the family are part of the stored layout: never change them.
+ *
+ * Reads: mget() is one MGET when no key is bucketed, else a read-only script (HGET
+ * the bucket, then GET the plain key) so all values come from one instant. scan()
+ * SCANs the plain keys with the prefix and the buckets of the prefix's family (every
+ * bucket when the prefix is shorter than a family), HGETALLs those (pipelined per
+ * SCAN page), keeps the logical keys with the prefix, sorts, and MGETs the plain ones.
  *
  * apply() runs one Lua script per write set, with EVALSHA: KEYS are the two timer
- * keys then one data key per PUT/DEL/CHECK op (every key the script touches is
- * declared, as Redis asks), ARGV[1] is a string of one kind byte per op and the
+ * keys then per PUT/DEL/CHECK op its plain key, preceded by its bucket when it has
+ * one (every key the script touches is declared, as Redis asks), ARGV[1] is a string of one kind byte per op and the
  * rest their arguments. The script makes a first pass that verifies every CHECK
  * and everything that could make a write fail (the encoding, the types of the
  * timer keys, numeric dues) and a second that writes, so a failing set writes
@@ -59,9 +92,20 @@
 #define DUE_LIMIT (1LL << 53)
 #define SCAN_COUNT "1000"
 #define MGET_CHUNK 1000
+#define BUCKET_NS "h:"
+#define BUCKET_NS_LEN 2
+#define BUCKET_BITS 14         /* 16,384 buckets per family: ~61 fields each at 1M keys */
+#define BUCKET_HEX 4           /* hex digits of a bucket number */
+#define FAMILY_MAX 16          /* a family is a key's text up to a ':' within its first 16 bytes */
+#define LISTPACK_WANT 256      /* hash-max-listpack-value dashi asks for at connect */
+#define LISTPACK_DEFAULT 64    /* Redis 7's default, assumed when CONFIG GET is refused */
 
-/* KEYS[1] timers zset, KEYS[2] payload hash, KEYS[3..] one per P/D/A/E op.
- * ARGV[1] kinds: P put(val) D del A check-absent E check-eq(val)
+/* KEYS[1] timers zset, KEYS[2] payload hash, then per data op either one plain key
+ * (P/D/A/E) or a bucket hash and the plain key (p/q/d/a/e, ARGV field first).
+ * ARGV[1] kinds: P put(val) D del A check-absent E check-eq(val) on a plain key;
+ * p put-in-bucket(field, val) q put-plain(field, val) d del(field) a check-absent(field)
+ * e check-eq(field, val) on a bucketed key (it lives in the bucket or, when large, in
+ * the plain key: a put in one place deletes the other);
  * T timer-add(id, due, payload) X timer-del(id) C timer-check(id, due, payload).
  * Returns 1 applied, 0 conflict. A timer check against timer keys of the wrong type
  * fails in the first pass, before any write (a script error). */
@@ -79,6 +123,18 @@ static const char apply_script[] =
     "  elseif c == 69 then\n"
     "    if redis.call('GET', KEYS[k]) ~= ARGV[a] then return 0 end\n"
     "    k = k + 1; a = a + 1\n"
+    "  elseif c == 112 or c == 113 or c == 100 then\n"
+    "    local t = redis.call('TYPE', KEYS[k]).ok\n"
+    "    if t ~= 'hash' and t ~= 'none' then return redis.error_reply('dashi: a bucket key holds the wrong type') end\n"
+    "    k = k + 2; a = a + (c == 100 and 1 or 2)\n"
+    "  elseif c == 97 then\n"
+    "    if redis.call('HEXISTS', KEYS[k], ARGV[a]) == 1 or redis.call('EXISTS', KEYS[k + 1]) == 1 then return 0 end\n"
+    "    k = k + 2; a = a + 1\n"
+    "  elseif c == 101 then\n"
+    "    local v = redis.call('HGET', KEYS[k], ARGV[a])\n"
+    "    if not v then v = redis.call('GET', KEYS[k + 1]) end\n"
+    "    if v ~= ARGV[a + 1] then return 0 end\n"
+    "    k = k + 2; a = a + 2\n"
     "  elseif c == 84 then\n"
     "    if tonumber(ARGV[a + 1]) == nil then return redis.error_reply('dashi: timer due is not a number') end\n"
     "    a = a + 3; timers = true\n"
@@ -105,6 +161,14 @@ static const char apply_script[] =
     "  elseif c == 68 then redis.call('DEL', KEYS[k]); k = k + 1\n"
     "  elseif c == 65 then k = k + 1\n"
     "  elseif c == 69 then k = k + 1; a = a + 1\n"
+    "  elseif c == 112 then\n"
+    "    redis.call('HSET', KEYS[k], ARGV[a], ARGV[a + 1]); redis.call('DEL', KEYS[k + 1]); k = k + 2; a = a + 2\n"
+    "  elseif c == 113 then\n"
+    "    redis.call('SET', KEYS[k + 1], ARGV[a + 1]); redis.call('HDEL', KEYS[k], ARGV[a]); k = k + 2; a = a + 2\n"
+    "  elseif c == 100 then\n"
+    "    redis.call('HDEL', KEYS[k], ARGV[a]); redis.call('DEL', KEYS[k + 1]); k = k + 2; a = a + 1\n"
+    "  elseif c == 97 then k = k + 2; a = a + 1\n"
+    "  elseif c == 101 then k = k + 2; a = a + 2\n"
     "  elseif c == 84 then\n"
     "    redis.call('ZADD', KEYS[1], ARGV[a + 1], ARGV[a])\n"
     "    redis.call('HSET', KEYS[2], ARGV[a], ARGV[a + 2])\n"
@@ -117,6 +181,22 @@ static const char apply_script[] =
     "  end\n"
     "end\n"
     "return 1\n";
+
+/* ARGV[1] one mode byte per key: 'b' (KEYS: bucket, plain key; ARGV: field) or 'k'
+ * (KEYS: plain key). Returns one value (or nil) per key, from one instant. */
+static const char get_script[] =
+    "#!lua flags=no-writes\n"
+    "local modes, out, k, a = ARGV[1], {}, 1, 2\n"
+    "for i = 1, #modes do\n"
+    "  if string.byte(modes, i) == 98 then\n"
+    "    local v = redis.call('HGET', KEYS[k], ARGV[a])\n"
+    "    if not v then v = redis.call('GET', KEYS[k + 1]) end\n"
+    "    out[i] = v; k = k + 2; a = a + 1\n"
+    "  else\n"
+    "    out[i] = redis.call('GET', KEYS[k]); k = k + 1\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
 
 /* KEYS[1] timers zset, KEYS[2] payload hash; ARGV until, max. Returns id, due, payload triples. */
 static const char due_script[] =
@@ -140,7 +220,8 @@ typedef struct redis_state {
     char *key_timers;      /* owned; prefix "timers" */
     char *key_timerp;      /* owned; prefix "timerp" */
     size_t key_timers_len, key_timerp_len;
-    char apply_sha[41], due_sha[41];
+    char apply_sha[41], due_sha[41], get_sha[41];
+    size_t lp_value;       /* largest field or value put in a bucket (the server's hash-max-listpack-value) */
     /* Scratch reused by every call; owned. */
     const char **argv;     /* pointers into arena or the caller's buffers */
     size_t *argvlen;
@@ -231,6 +312,148 @@ static const char *arena_data_key(redis_state *r, size_t *pos, const char *key, 
     return p;
 }
 
+/* ---------------------------------------------------------------- key placement */
+
+static const char *const plain_families[] = {"ob:", "off:", "ep:"};
+
+/* The length of key's family ("acct:u1" → 5) when key is stored in a bucket, else 0:
+ * keys without a ':' in their first FAMILY_MAX bytes, and the pipeline's families
+ * (outbox, offsets, epochs: few, iterated by prefix on every assignment), are plain. */
+static size_t key_family(const char *key, size_t len) {
+    const char *colon = len ? memchr(key, ':', len < FAMILY_MAX ? len : FAMILY_MAX) : NULL;
+    if (!colon)
+        return 0;
+    size_t flen = (size_t)(colon - key) + 1;
+    for (size_t i = 0; i < sizeof plain_families / sizeof *plain_families; i++)
+        if (strlen(plain_families[i]) == flen && memcmp(plain_families[i], key, flen) == 0)
+            return 0;
+    return flen;
+}
+
+/* 32-bit FNV-1a of the whole key, cut to BUCKET_BITS: part of the stored layout, never change it. */
+static unsigned key_bucket(const char *key, size_t len) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 16777619u;
+    }
+    return (unsigned)(h & ((1u << BUCKET_BITS) - 1));
+}
+
+/* Room a bucket key of a family of flen bytes takes. */
+static size_t bucket_key_len(const redis_state *r, size_t flen) {
+    return r->prefix_len + BUCKET_NS_LEN + flen + BUCKET_HEX;
+}
+
+/* Write prefix "h:" family hex(bucket) at *pos in the arena (room reserved), returning its start. */
+static const char *arena_bucket_key(redis_state *r, size_t *pos, const char *key, size_t key_len, size_t flen) {
+    static const char hex[] = "0123456789abcdef";
+    char *p = r->arena + *pos;
+    unsigned b = key_bucket(key, key_len);
+    memcpy(p, r->prefix, r->prefix_len);
+    memcpy(p + r->prefix_len, BUCKET_NS, BUCKET_NS_LEN);
+    memcpy(p + r->prefix_len + BUCKET_NS_LEN, key, flen);
+    char *h = p + r->prefix_len + BUCKET_NS_LEN + flen;
+    for (int i = BUCKET_HEX - 1; i >= 0; i--, b >>= 4)
+        h[i] = hex[b & 15];
+    *pos += bucket_key_len(r, flen);
+    return p;
+}
+
+/* ---------------------------------------------------------------- digest packing
+ *
+ * Fields and values of bucketed keys are stored packed: a maximal run of exactly 43
+ * base64url characters whose last one carries no stray bits (a 256-bit digest, as
+ * the identity module's attribute ids hold) becomes PACK_RUN and its 32 bytes, and a
+ * literal PACK_RUN or PACK_ESC byte becomes PACK_ESC and that byte; all else is
+ * copied. Unpacking inverts it for any input, so packing is injective and equal
+ * texts stay equal (CHECK_EQ compares packed forms). 43 → 33 bytes per digest. */
+
+#define PACK_RUN 0xFE
+#define PACK_ESC 0xFF
+#define DIGEST_CHARS 43
+#define DIGEST_BYTES 32
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int b64url_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+/* Room packing or unpacking n bytes may need. */
+static size_t pack_room(size_t n) {
+    return 2 * n + DIGEST_CHARS;
+}
+
+/* Pack in[0..n) into out (pack_room(n) bytes); returns the packed length. */
+static size_t digest_pack(const char *in, size_t n, char *out) {
+    const unsigned char *s = (const unsigned char *)in;
+    size_t o = 0, i = 0;
+    while (i < n) {
+        if (b64url_value(s[i]) >= 0) {
+            size_t j = i;
+            while (j < n && b64url_value(s[j]) >= 0)
+                j++;
+            if (j - i == DIGEST_CHARS && (b64url_value(s[j - 1]) & 3) == 0) {
+                uint32_t acc = 0;
+                int bits = 0;
+                out[o++] = (char)PACK_RUN;
+                for (size_t k = i; k < j; k++) {
+                    acc = (acc << 6) | (uint32_t)b64url_value(s[k]);
+                    bits += 6;
+                    if (bits >= 8) {
+                        bits -= 8;
+                        out[o++] = (char)((acc >> bits) & 0xff);
+                    }
+                }
+            } else {
+                memcpy(out + o, s + i, j - i);
+                o += j - i;
+            }
+            i = j;
+        } else {
+            if (s[i] == PACK_RUN || s[i] == PACK_ESC)
+                out[o++] = (char)PACK_ESC;
+            out[o++] = (char)s[i++];
+        }
+    }
+    return o;
+}
+
+/* Unpack in[0..n) into out (pack_room(n) bytes); returns the length. */
+static size_t digest_unpack(const char *in, size_t n, char *out) {
+    const unsigned char *s = (const unsigned char *)in;
+    size_t o = 0, i = 0;
+    while (i < n) {
+        if (s[i] == PACK_ESC && i + 1 < n) {
+            out[o++] = (char)s[i + 1];
+            i += 2;
+        } else if (s[i] == PACK_RUN && n - i > DIGEST_BYTES) {
+            uint32_t acc = 0;
+            int bits = 0;
+            for (size_t k = i + 1; k <= i + DIGEST_BYTES; k++) {
+                acc = (acc << 8) | s[k];
+                bits += 8;
+                while (bits >= 6) {
+                    bits -= 6;
+                    out[o++] = b64url[(acc >> bits) & 63];
+                }
+            }
+            out[o++] = b64url[(acc << (6 - bits)) & 63]; /* the last 4 bits, 2 zero bits below */
+            i += 1 + DIGEST_BYTES;
+        } else {
+            out[o++] = (char)s[i++]; /* only in text dashi did not pack */
+        }
+    }
+    return o;
+}
+
 /* ---------------------------------------------------------------- connection */
 
 static void rs_drop(redis_state *r) {
@@ -305,10 +528,53 @@ static dashi_err rs_load_scripts(redis_state *r, char *errstr, size_t errstr_siz
     dashi_err err = rs_load_script(r, apply_script, r->apply_sha, errstr, errstr_size);
     if (!err)
         err = rs_load_script(r, due_script, r->due_sha, errstr, errstr_size);
+    if (!err)
+        err = rs_load_script(r, get_script, r->get_sha, errstr, errstr_size);
     return err;
 }
 
-/* (Re)connect: connect, AUTH, SELECT, SCRIPT LOAD. On failure r->ctx stays NULL. */
+/* The server's hash-max-listpack-value as a number, 0 when unknown (CONFIG refused). */
+static dashi_err rs_config_lp_value(redis_state *r, size_t *out, char *errstr, size_t errstr_size) {
+    const char *argv[] = {"CONFIG", "GET", "hash-max-listpack-value"};
+    size_t lens[] = {6, 3, 23};
+    redisReply *rep = NULL;
+    dashi_err err = rs_call(r, 3, argv, lens, &rep, "CONFIG GET", errstr, errstr_size);
+    *out = 0;
+    if (!err && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->type == REDIS_REPLY_STRING) {
+        char num[24];
+        size_t n = rep->element[1]->len < sizeof num - 1 ? rep->element[1]->len : sizeof num - 1;
+        memcpy(num, rep->element[1]->str, n);
+        num[n] = '\0';
+        *out = (size_t)strtoull(num, NULL, 10);
+    }
+    freeReplyObject(rep);
+    return err;
+}
+
+/* Bucketed keys need fields and values of up to hash-max-listpack-value bytes for a
+ * bucket to stay a listpack. Raise it to LISTPACK_WANT when the server has less and
+ * lets us (an ACL user without +config cannot: then the server's value is used, or
+ * Redis's default when it cannot even be read). Never lowered; correctness never
+ * depends on it, only memory: a larger value makes its bucket a hashtable. */
+static dashi_err rs_listpack_limit(redis_state *r, char *errstr, size_t errstr_size) {
+    size_t have = 0;
+    dashi_err err = rs_config_lp_value(r, &have, errstr, errstr_size);
+    if (!err && have && have < LISTPACK_WANT) {
+        char want[16];
+        int wl = snprintf(want, sizeof want, "%d", LISTPACK_WANT);
+        const char *argv[] = {"CONFIG", "SET", "hash-max-listpack-value", want};
+        size_t lens[] = {6, 3, 23, (size_t)wl};
+        redisReply *rep = NULL;
+        if ((err = rs_call(r, 4, argv, lens, &rep, "CONFIG SET", errstr, errstr_size)) == DASHI_OK &&
+            rep->type != REDIS_REPLY_ERROR)
+            err = rs_config_lp_value(r, &have, errstr, errstr_size);
+        freeReplyObject(rep);
+    }
+    r->lp_value = have ? (have < LISTPACK_WANT ? have : LISTPACK_WANT) : LISTPACK_DEFAULT;
+    return err;
+}
+
+/* (Re)connect: connect, AUTH, SELECT, SCRIPT LOAD, the listpack limit. On failure r->ctx stays NULL. */
 static dashi_err rs_connect(redis_state *r, char *errstr, size_t errstr_size) {
     dashi_err err = DASHI_OK;
     redisReply *rep = NULL;
@@ -363,7 +629,9 @@ static dashi_err rs_connect(redis_state *r, char *errstr, size_t errstr_size) {
         freeReplyObject(rep);
         rep = NULL;
     }
-    err = rs_load_scripts(r, errstr, errstr_size);
+    if ((err = rs_load_scripts(r, errstr, errstr_size)) != DASHI_OK)
+        goto out;
+    err = rs_listpack_limit(r, errstr, errstr_size);
 out:
     freeReplyObject(rep);
     if (err)
@@ -379,34 +647,89 @@ static dashi_err rs_ready(redis_state *r, char *errstr, size_t errstr_size) {
 
 /* ---------------------------------------------------------------- mget */
 
+static int is_noscript(const redisReply *rep) {
+    return rep->type == REDIS_REPLY_ERROR && rep->len >= 8 && memcmp(rep->str, "NOSCRIPT", 8) == 0;
+}
+
 static dashi_err redis_mget(dashi_state *st, size_t n, const dashi_bytes *keys, dashi_bytes *vals,
                             char *errstr, size_t errstr_size) {
     redis_state *r = (redis_state *)st;
     dashi_err err = DASHI_OK;
     redisReply *rep = NULL;
     pipe_guard guard;
-    size_t bytes = 0, pos = 0;
+    size_t bytes = 0, pos = 0, bucketed = 0;
 
     pipe_guard_take(&guard);
     for (size_t i = 0; i < n; i++) {
         vals[i] = (dashi_bytes){NULL, 0};
         bytes += r->prefix_len + DATA_NS_LEN + keys[i].len;
+        size_t flen = key_family(keys[i].data, keys[i].len);
+        if (flen) {
+            bucketed++;
+            bytes += bucket_key_len(r, flen) + pack_room(keys[i].len - flen);
+        }
     }
     if (n == 0)
         goto out;
-    if (n > INT_MAX - 1 || reserve_argv(r, n + 1) != 0 || reserve_arena(r, bytes) != 0) {
+    /* argv: EVALSHA sha numkeys, keys (2 per bucketed), modes, fields; or MGET keys */
+    size_t argc = bucketed ? 3 + n + bucketed + 1 + bucketed : n + 1;
+    if (argc > INT_MAX || reserve_argv(r, argc) != 0 || reserve_arena(r, bytes + n + 24) != 0) {
         err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory in mget", r->where);
         goto out;
     }
     if ((err = rs_ready(r, errstr, errstr_size)) != DASHI_OK)
         goto out;
-    r->argv[0] = "MGET";
-    r->argvlen[0] = 4;
-    for (size_t i = 0; i < n; i++) {
-        r->argv[i + 1] = arena_data_key(r, &pos, keys[i].data, keys[i].len);
-        r->argvlen[i + 1] = r->prefix_len + DATA_NS_LEN + keys[i].len;
+    if (!bucketed) {
+        r->argv[0] = "MGET";
+        r->argvlen[0] = 4;
+        for (size_t i = 0; i < n; i++) {
+            r->argv[i + 1] = arena_data_key(r, &pos, keys[i].data, keys[i].len);
+            r->argvlen[i + 1] = r->prefix_len + DATA_NS_LEN + keys[i].len;
+        }
+        err = rs_call_ok(r, (int)n + 1, r->argv, r->argvlen, &rep, "MGET", errstr, errstr_size);
+    } else {
+        char *modes = r->arena + pos;
+        pos += n;
+        char *numkeys = r->arena + pos;
+        int numkeys_len = snprintf(numkeys, 24, "%zu", n + bucketed);
+        pos += (size_t)numkeys_len + 1;
+        size_t key_at = 3, arg_at = 3 + n + bucketed + 1;
+        r->argv[0] = "EVALSHA";
+        r->argvlen[0] = 7;
+        r->argv[2] = numkeys;
+        r->argvlen[2] = (size_t)numkeys_len;
+        r->argv[key_at + n + bucketed] = modes;
+        r->argvlen[key_at + n + bucketed] = n;
+        for (size_t i = 0; i < n; i++) {
+            size_t flen = key_family(keys[i].data, keys[i].len);
+            modes[i] = flen ? 'b' : 'k';
+            if (flen) {
+                r->argvlen[key_at] = bucket_key_len(r, flen);
+                r->argv[key_at++] = arena_bucket_key(r, &pos, keys[i].data, keys[i].len, flen);
+                r->argv[arg_at] = r->arena + pos;
+                r->argvlen[arg_at++] = digest_pack(keys[i].data + flen, keys[i].len - flen, r->arena + pos);
+                pos += r->argvlen[arg_at - 1];
+            }
+            r->argvlen[key_at] = r->prefix_len + DATA_NS_LEN + keys[i].len;
+            r->argv[key_at++] = arena_data_key(r, &pos, keys[i].data, keys[i].len);
+        }
+        for (int round = 0; round < 2; round++) {
+            r->argv[1] = r->get_sha; /* (re)loading the scripts keeps the arena and argv */
+            r->argvlen[1] = 40;
+            if ((err = rs_call(r, (int)argc, r->argv, r->argvlen, &rep, "mget", errstr, errstr_size)) != DASHI_OK)
+                goto out;
+            if (!is_noscript(rep) || round == 1)
+                break;
+            freeReplyObject(rep);
+            rep = NULL;
+            if ((err = rs_load_scripts(r, errstr, errstr_size)) != DASHI_OK)
+                goto out;
+        }
+        if (rep->type == REDIS_REPLY_ERROR)
+            err = dashi_errf(DASHI_ERR_BACKEND, errstr, errstr_size, "redis %s: mget failed: %.*s", r->where,
+                             (int)rep->len, rep->str);
     }
-    if ((err = rs_call_ok(r, (int)n + 1, r->argv, r->argvlen, &rep, "MGET", errstr, errstr_size)) != DASHI_OK)
+    if (err)
         goto out;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != n) {
         err = dashi_errf(DASHI_ERR_BACKEND, errstr, errstr_size, "redis %s: MGET gave an unexpected reply", r->where);
@@ -416,14 +739,19 @@ static dashi_err redis_mget(dashi_state *st, size_t n, const dashi_bytes *keys, 
         const redisReply *e = rep->element[i];
         if (e->type != REDIS_REPLY_STRING)
             continue;
-        char *copy = malloc(e->len + 1);
+        int packed = key_family(keys[i].data, keys[i].len) != 0;
+        char *copy = malloc((packed ? pack_room(e->len) : e->len) + 1);
         if (!copy) {
             err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory in mget", r->where);
             goto out;
         }
-        memcpy(copy, e->str, e->len);
-        copy[e->len] = '\0';
-        vals[i] = (dashi_bytes){copy, e->len};
+        size_t len = e->len;
+        if (packed)
+            len = digest_unpack(e->str, e->len, copy);
+        else
+            memcpy(copy, e->str, e->len);
+        copy[len] = '\0';
+        vals[i] = (dashi_bytes){copy, len};
     }
 out:
     freeReplyObject(rep);
@@ -458,17 +786,22 @@ static int append_set(redis_state *r, const dashi_writeset *ws) {
         [DASHI_WS_CHECK_EQ] = 'E', [DASHI_WS_TIMER_ADD] = 'T', [DASHI_WS_TIMER_DEL] = 'X',
         [DASHI_WS_TIMER_CHECK] = 'C',
     };
+    static const char bucket_kind_byte[] = {
+        [DASHI_WS_PUT] = 'p', [DASHI_WS_DEL] = 'd', [DASHI_WS_CHECK_ABSENT] = 'a', [DASHI_WS_CHECK_EQ] = 'e',
+    };
     size_t nkeys = 0, nargs = 0, bytes = ws->n + 24; /* kinds string + numkeys */
     for (size_t i = 0; i < ws->n; i++) {
         const dashi_ws_op *op = &ws->ops[i];
+        size_t flen = 0;
         switch (op->kind) {
-        case DASHI_WS_PUT: case DASHI_WS_CHECK_EQ:
-            nkeys++; nargs++;
-            bytes += r->prefix_len + DATA_NS_LEN + op->key_len;
-            break;
-        case DASHI_WS_DEL: case DASHI_WS_CHECK_ABSENT:
+        case DASHI_WS_PUT: case DASHI_WS_CHECK_EQ: case DASHI_WS_DEL: case DASHI_WS_CHECK_ABSENT:
             nkeys++;
+            nargs += op->kind == DASHI_WS_PUT || op->kind == DASHI_WS_CHECK_EQ;
             bytes += r->prefix_len + DATA_NS_LEN + op->key_len;
+            if ((flen = key_family(op->key, op->key_len)) != 0) {
+                nkeys++; nargs++; /* the bucket, the field; field and value packed */
+                bytes += bucket_key_len(r, flen) + pack_room(op->key_len - flen) + pack_room(op->val_len);
+            }
             break;
         case DASHI_WS_TIMER_ADD: case DASHI_WS_TIMER_CHECK:
             nargs += 3;
@@ -499,14 +832,32 @@ static int append_set(redis_state *r, const dashi_writeset *ws) {
         const dashi_ws_op *op = &ws->ops[i];
         kinds[i] = kind_byte[op->kind];
         switch (op->kind) {
-        case DASHI_WS_PUT: case DASHI_WS_CHECK_EQ: case DASHI_WS_DEL: case DASHI_WS_CHECK_ABSENT:
+        case DASHI_WS_PUT: case DASHI_WS_CHECK_EQ: case DASHI_WS_DEL: case DASHI_WS_CHECK_ABSENT: {
+            size_t flen = key_family(op->key, op->key_len), field_len = 0;
+            if (flen) {
+                kinds[i] = bucket_kind_byte[op->kind];
+                r->argvlen[key_at] = bucket_key_len(r, flen);
+                r->argv[key_at++] = arena_bucket_key(r, &pos, op->key, op->key_len, flen);
+                r->argv[arg_at] = r->arena + pos;
+                field_len = r->argvlen[arg_at++] = digest_pack(op->key + flen, op->key_len - flen, r->arena + pos);
+                pos += field_len;
+            }
             r->argvlen[key_at] = r->prefix_len + DATA_NS_LEN + op->key_len;
             r->argv[key_at++] = arena_data_key(r, &pos, op->key, op->key_len);
             if (op->kind == DASHI_WS_PUT || op->kind == DASHI_WS_CHECK_EQ) {
                 r->argv[arg_at] = op->val ? op->val : "";
-                r->argvlen[arg_at++] = op->val_len;
+                r->argvlen[arg_at] = op->val_len;
+                if (flen) {
+                    r->argv[arg_at] = r->arena + pos;
+                    r->argvlen[arg_at] = op->val_len ? digest_pack(op->val, op->val_len, r->arena + pos) : 0;
+                    pos += r->argvlen[arg_at];
+                    if (op->kind == DASHI_WS_PUT && (r->argvlen[arg_at] > r->lp_value || field_len > r->lp_value))
+                        kinds[i] = 'q'; /* too large for a listpack: a plain key of its own */
+                }
+                arg_at++;
             }
             break;
+        }
         case DASHI_WS_TIMER_ADD: case DASHI_WS_TIMER_CHECK: {
             char *due = r->arena + pos;
             int due_len = snprintf(due, 24, "%lld", (long long)op->due);
@@ -525,9 +876,6 @@ static int append_set(redis_state *r, const dashi_writeset *ws) {
     return redisAppendCommandArgv(r->ctx, (int)argc, r->argv, r->argvlen) == REDIS_OK ? 0 : -1;
 }
 
-static int is_noscript(const redisReply *rep) {
-    return rep->type == REDIS_REPLY_ERROR && rep->len >= 8 && memcmp(rep->str, "NOSCRIPT", 8) == 0;
-}
 
 /* One pipeline over the sets with todo[i] set: results for each; todo[i] stays set
  * only for the sets that got NOSCRIPT (not applied, to be resent). */
@@ -843,42 +1191,126 @@ out:
     return err;
 }
 
+/* What a scan collects: logical keys, with their value when it came from a bucket
+ * (HGETALL), or to be read (MGET) when it is a plain key. */
+typedef struct scan_item {
+    dashi_bytes key;   /* owned */
+    char *val;         /* owned; NULL: a plain key, not read yet */
+    size_t val_len;
+} scan_item;
+
 typedef struct key_list {
-    dashi_bytes *keys; /* owned, each data owned */
+    scan_item *items;  /* owned */
     size_t n, cap;
-    size_t strip;      /* bytes of store prefix + namespace to drop */
+    const char *prefix; /* borrowed: the logical prefix asked for */
+    size_t prefix_len;
 } key_list;
 
+/* Append a copy of a + b (the logical key) and, when val is given, of val. -1 out of memory. */
+static int kl_push(key_list *kl, const char *a, size_t a_len, const char *b, size_t b_len, const char *val,
+                   size_t val_len) {
+    if (kl->n == kl->cap) {
+        size_t cap = kl->cap ? kl->cap * 2 : 256;
+        scan_item *grown = realloc(kl->items, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        kl->items = grown;
+        kl->cap = cap;
+    }
+    char *key = malloc(a_len + b_len + 1), *v = val ? malloc(val_len + 1) : NULL;
+    if (!key || (val && !v)) {
+        free(key);
+        free(v);
+        return -1;
+    }
+    if (a_len)
+        memcpy(key, a, a_len);
+    if (b_len)
+        memcpy(key + a_len, b, b_len);
+    key[a_len + b_len] = '\0';
+    if (v) {
+        if (val_len)
+            memcpy(v, val, val_len);
+        v[val_len] = '\0';
+    }
+    kl->items[kl->n++] = (scan_item){{key, a_len + b_len}, v, val_len};
+    return 0;
+}
+
+/* A page of plain keys (prefix "k:" key). */
 static dashi_err collect_page(redis_state *r, void *opaque, const redisReply *keys, char *errstr,
                               size_t errstr_size) {
     key_list *kl = opaque;
+    size_t strip = r->prefix_len + DATA_NS_LEN;
     for (size_t i = 0; i < keys->elements; i++) {
         const redisReply *k = keys->element[i];
-        if (k->type != REDIS_REPLY_STRING || k->len < kl->strip)
+        if (k->type != REDIS_REPLY_STRING || k->len < strip)
             continue;
-        if (kl->n == kl->cap) {
-            size_t cap = kl->cap ? kl->cap * 2 : 256;
-            dashi_bytes *grown = realloc(kl->keys, cap * sizeof *grown);
-            if (!grown)
-                goto nomem;
-            kl->keys = grown;
-            kl->cap = cap;
-        }
-        size_t len = k->len - kl->strip;
-        char *copy = malloc(len + 1);
-        if (!copy)
-            goto nomem;
-        memcpy(copy, k->str + kl->strip, len);
-        copy[len] = '\0';
-        kl->keys[kl->n++] = (dashi_bytes){copy, len};
+        if (kl_push(kl, k->str + strip, k->len - strip, NULL, 0, NULL, 0) != 0)
+            return dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory in scan", r->where);
     }
     return DASHI_OK;
-nomem:
-    return dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory in scan", r->where);
 }
 
-static int bytes_cmp(const void *a, const void *b) {
-    const dashi_bytes *x = a, *y = b;
+/* A page of bucket keys: HGETALL each (one pipeline), keep the fields whose logical
+ * key (family + field) starts with the prefix asked for. */
+static dashi_err bucket_page(redis_state *r, void *opaque, const redisReply *keys, char *errstr,
+                             size_t errstr_size) {
+    key_list *kl = opaque;
+    dashi_err err = DASHI_OK;
+    size_t strip = r->prefix_len + BUCKET_NS_LEN, sent = 0;
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        const char *argv[] = {"HGETALL", k->str ? k->str : ""};
+        size_t lens[] = {7, k->len};
+        if (redisAppendCommandArgv(r->ctx, 2, argv, lens) != REDIS_OK) {
+            rs_drop(r); /* nothing read yet: drop the half-built pipeline */
+            return dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory in scan", r->where);
+        }
+        sent++;
+    }
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        redisReply *rep = NULL;
+        if (redisGetReply(r->ctx, (void **)&rep) != REDIS_OK || !rep)
+            return rs_lost(r, "scan (HGETALL)", errstr, errstr_size);
+        sent--;
+        if (rep->type == REDIS_REPLY_ERROR && !err)
+            err = dashi_errf(DASHI_ERR_BACKEND, errstr, errstr_size, "redis %s: HGETALL (scan) failed: %.*s",
+                             r->where, (int)rep->len, rep->str);
+        if (!err && rep->type == REDIS_REPLY_ARRAY && k->type == REDIS_REPLY_STRING &&
+            k->len >= strip + BUCKET_HEX) {
+            const char *family = k->str + strip;
+            size_t flen = k->len - strip - BUCKET_HEX;
+            for (size_t j = 0; j + 1 < rep->elements; j += 2) {
+                const redisReply *f = rep->element[j], *v = rep->element[j + 1];
+                if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+                    continue;
+                if (reserve_arena(r, pack_room(f->len) + pack_room(v->len)) != 0) {
+                    err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory in scan", r->where);
+                    break;
+                }
+                char *field = r->arena, *val = r->arena + pack_room(f->len);
+                size_t field_len = digest_unpack(f->str, f->len, field), val_len = digest_unpack(v->str, v->len, val);
+                /* logical key = family + field: does it start with the prefix? */
+                size_t pl = kl->prefix_len, in_f = pl < flen ? pl : flen;
+                if (memcmp(kl->prefix, family, in_f) != 0 ||
+                    (pl > flen && (field_len < pl - flen || memcmp(kl->prefix + flen, field, pl - flen) != 0)))
+                    continue;
+                if (kl_push(kl, family, flen, field, field_len, val, val_len) != 0) {
+                    err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory in scan", r->where);
+                    break;
+                }
+            }
+        }
+        freeReplyObject(rep);
+    }
+    (void)sent;
+    return err;
+}
+
+static int item_cmp(const void *a, const void *b) {
+    const dashi_bytes *x = &((const scan_item *)a)->key, *y = &((const scan_item *)b)->key;
     size_t n = x->len < y->len ? x->len : y->len;
     int c = n ? memcmp(x->data, y->data, n) : 0;
     if (c)
@@ -891,58 +1323,104 @@ static dashi_err redis_scan(dashi_state *st, const char *prefix, size_t prefix_l
     redis_state *r = (redis_state *)st;
     dashi_err err = DASHI_OK;
     redisReply *rep = NULL;
-    key_list kl = {.strip = r->prefix_len + DATA_NS_LEN};
-    char *ns = NULL, *pattern = NULL; /* owned */
-    size_t pattern_len = 0, m = 0;
+    key_list kl = {.prefix = prefix ? prefix : "", .prefix_len = prefix ? prefix_len : 0};
+    char *ns = NULL, *pattern = NULL, *unpacked = NULL; /* owned */
+    size_t pattern_len = 0, m = 0, ns_len = r->prefix_len + DATA_NS_LEN;
     pipe_guard guard;
 
     pipe_guard_take(&guard);
     if ((err = rs_ready(r, errstr, errstr_size)) != DASHI_OK)
         goto out;
-    if (!(ns = malloc(kl.strip + 1)))
+    /* plain keys: SCAN prefix "k:" prefix* */
+    if (!(ns = malloc(r->prefix_len + FAMILY_MAX + BUCKET_NS_LEN + DATA_NS_LEN + 1)))
         goto nomem;
     memcpy(ns, r->prefix, r->prefix_len);
     memcpy(ns + r->prefix_len, DATA_NS, DATA_NS_LEN);
-    if (!(pattern = glob_prefix(ns, kl.strip, prefix ? prefix : "", prefix ? prefix_len : 0, &pattern_len)))
+    if (!(pattern = glob_prefix(ns, ns_len, kl.prefix, kl.prefix_len, &pattern_len)))
         goto nomem;
     if ((err = rs_scan_all(r, pattern, pattern_len, collect_page, &kl, errstr, errstr_size)) != DASHI_OK)
         goto out;
+    /* buckets: of the prefix's family when it names one; of every family when the
+     * prefix is shorter than a family can be; none when its keys are all plain */
+    size_t flen = key_family(kl.prefix, kl.prefix_len);
+    int colon = kl.prefix_len && memchr(kl.prefix, ':', kl.prefix_len < FAMILY_MAX ? kl.prefix_len : FAMILY_MAX);
+    if (flen || (!colon && kl.prefix_len < FAMILY_MAX)) {
+        memcpy(ns + r->prefix_len, BUCKET_NS, BUCKET_NS_LEN);
+        if (flen)
+            memcpy(ns + r->prefix_len + BUCKET_NS_LEN, kl.prefix, flen);
+        free(pattern);
+        if (!(pattern = glob_prefix(ns, r->prefix_len + BUCKET_NS_LEN + flen, "", 0, &pattern_len)))
+            goto nomem;
+        if ((err = rs_scan_all(r, pattern, pattern_len, bucket_page, &kl, errstr, errstr_size)) != DASHI_OK)
+            goto out;
+    }
     if (kl.n > 1)
-        qsort(kl.keys, kl.n, sizeof *kl.keys, bytes_cmp);
-    /* SCAN may return a key twice: keep one. */
+        qsort(kl.items, kl.n, sizeof *kl.items, item_cmp);
+    /* SCAN may return a key twice, and a key moving between its bucket and a plain
+     * key meanwhile may be seen in both: keep one, the one with a value. */
     for (size_t i = 0; i < kl.n; i++) {
-        if (m && bytes_cmp(&kl.keys[m - 1], &kl.keys[i]) == 0)
-            free(kl.keys[i].data);
-        else
-            kl.keys[m++] = kl.keys[i];
+        if (m && item_cmp(&kl.items[m - 1], &kl.items[i]) == 0) {
+            scan_item *keep = &kl.items[m - 1], *drop = &kl.items[i];
+            if (!keep->val && drop->val) {
+                scan_item t = *keep;
+                *keep = *drop;
+                *drop = t;
+            }
+            free(drop->key.data);
+            free(drop->val);
+        } else {
+            kl.items[m++] = kl.items[i];
+        }
     }
     kl.n = m;
     if (reserve_argv(r, MGET_CHUNK + 1) != 0)
         goto nomem;
     for (size_t base = 0; base < kl.n; base += MGET_CHUNK) {
-        size_t cnt = kl.n - base < MGET_CHUNK ? kl.n - base : MGET_CHUNK, bytes = 0, pos = 0;
+        size_t cnt = kl.n - base < MGET_CHUNK ? kl.n - base : MGET_CHUNK, bytes = 0, pos = 0, nread = 0;
         for (size_t i = 0; i < cnt; i++)
-            bytes += kl.strip + kl.keys[base + i].len;
+            if (!kl.items[base + i].val)
+                bytes += ns_len + kl.items[base + i].key.len;
         if (reserve_arena(r, bytes) != 0)
             goto nomem;
         r->argv[0] = "MGET";
         r->argvlen[0] = 4;
         for (size_t i = 0; i < cnt; i++) {
-            r->argv[i + 1] = arena_data_key(r, &pos, kl.keys[base + i].data, kl.keys[base + i].len);
-            r->argvlen[i + 1] = kl.strip + kl.keys[base + i].len;
-        }
-        if ((err = rs_call_ok(r, (int)cnt + 1, r->argv, r->argvlen, &rep, "MGET (scan)", errstr, errstr_size)))
-            goto out;
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != cnt) {
-            err = dashi_errf(DASHI_ERR_BACKEND, errstr, errstr_size, "redis %s: MGET gave an unexpected reply",
-                             r->where);
-            goto out;
-        }
-        for (size_t i = 0; i < cnt; i++) {
-            const redisReply *v = rep->element[i];
-            if (v->type != REDIS_REPLY_STRING) /* deleted since SCAN saw it */
+            const scan_item *it = &kl.items[base + i];
+            if (it->val)
                 continue;
-            if (fn(opaque, kl.keys[base + i].data, kl.keys[base + i].len, v->str, v->len))
+            nread++;
+            r->argv[nread] = arena_data_key(r, &pos, it->key.data, it->key.len);
+            r->argvlen[nread] = ns_len + it->key.len;
+        }
+        if (nread) {
+            if ((err = rs_call_ok(r, (int)nread + 1, r->argv, r->argvlen, &rep, "MGET (scan)", errstr, errstr_size)))
+                goto out;
+            if (rep->type != REDIS_REPLY_ARRAY || rep->elements != nread) {
+                err = dashi_errf(DASHI_ERR_BACKEND, errstr, errstr_size, "redis %s: MGET gave an unexpected reply",
+                                 r->where);
+                goto out;
+            }
+        }
+        for (size_t i = 0, j = 0; i < cnt; i++) {
+            const scan_item *it = &kl.items[base + i];
+            const char *val = it->val;
+            size_t val_len = it->val_len;
+            if (!val) {
+                const redisReply *v = rep->element[j++];
+                if (v->type != REDIS_REPLY_STRING) /* deleted since SCAN saw it */
+                    continue;
+                val = v->str;
+                val_len = v->len;
+                if (key_family(it->key.data, it->key.len)) { /* a large value of a bucketed key: packed */
+                    free(unpacked);
+                    if (!(unpacked = malloc(pack_room(v->len) + 1)))
+                        goto nomem;
+                    val_len = digest_unpack(v->str, v->len, unpacked);
+                    unpacked[val_len] = '\0';
+                    val = unpacked;
+                }
+            }
+            if (fn(opaque, it->key.data, it->key.len, val, val_len))
                 goto out;
         }
         freeReplyObject(rep);
@@ -953,11 +1431,14 @@ nomem:
     err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory in scan", r->where);
 out:
     freeReplyObject(rep);
-    for (size_t i = 0; i < kl.n; i++)
-        free(kl.keys[i].data);
-    free(kl.keys);
+    for (size_t i = 0; i < kl.n; i++) {
+        free(kl.items[i].key.data);
+        free(kl.items[i].val);
+    }
+    free(kl.items);
     free(ns);
     free(pattern);
+    free(unpacked);
     pipe_guard_release(&guard);
     return err;
 }
@@ -997,6 +1478,13 @@ static dashi_err redis_clear(dashi_state *st, char *errstr, size_t errstr_size) 
     if ((err = rs_ready(r, errstr, errstr_size)) != DASHI_OK)
         goto out;
     if (!(pattern = glob_prefix(r->prefix, r->prefix_len, DATA_NS, DATA_NS_LEN, &pattern_len))) {
+        err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory in clear", r->where);
+        goto out;
+    }
+    if ((err = rs_scan_all(r, pattern, pattern_len, unlink_page, NULL, errstr, errstr_size)) != DASHI_OK)
+        goto out;
+    free(pattern);
+    if (!(pattern = glob_prefix(r->prefix, r->prefix_len, BUCKET_NS, BUCKET_NS_LEN, &pattern_len))) {
         err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory in clear", r->where);
         goto out;
     }

@@ -1280,3 +1280,368 @@ Test(state_redis_only, same_random_history_same_state) {
     dashi_state_destroy(red);
     dashi_test_redis_stop(srv);
 }
+
+/* ---------------------------------------------------------------- bucketed keys
+ *
+ * The Redis store keeps keys with a family ("acct:", "attr:", …) as fields of bucket
+ * hashes, packs 43-character base64url digests into 32 bytes, and moves a value
+ * larger than a listpack entry to a plain key of its own (state/state_redis.c,
+ * docs/STATE_LAYOUT.md). None of that may show: the same checks on both stores. */
+
+static const char digest_a[] = "8OOrlo66m98R_BSVoCMDOIbn27lwtGAzFy6frdBMuhY"; /* 43 chars, packs */
+static const char digest_odd[] = "8OOrlo66m98R_BSVoCMDOIbn27lwtGAzFy6frdBMuhZ"; /* stray low bits: kept as text */
+
+/* A value of len bytes: the pattern repeated (so long values cross listpack limits). */
+static char *filled(const char *pattern, size_t len) {
+    char *v = malloc(len + 1);
+    size_t pl = strlen(pattern);
+    for (size_t i = 0; i < len; i++)
+        v[i] = pattern[i % pl];
+    v[len] = '\0';
+    return v;
+}
+
+static void expect_bin(dashi_state *st, const char *key, size_t key_len, const char *want, size_t want_len) {
+    size_t len = 0;
+    char *v = get_bin(st, key, key_len, &len);
+    cr_assert_not_null(v, "key '%.*s' is absent", (int)key_len, key);
+    cr_expect_eq(len, want_len, "key '%.*s': %zu bytes, want %zu", (int)key_len, key, len, want_len);
+    cr_expect(len == want_len && memcmp(v, want, len) == 0, "key '%.*s' holds other bytes", (int)key_len, key);
+    free(v);
+}
+
+STATE_TEST(bucketed_keys_lengths_and_digests) {
+    char key[600], val[700];
+    /* field lengths 0 (the key is only its family), 1, 43 (a digest), 63..65, 300 */
+    static const size_t field_lens[] = {0, 1, 43, 63, 64, 65, 300};
+    /* value lengths around the listpack limits (64, 256) and far beyond */
+    static const size_t val_lens[] = {0, 1, 63, 64, 65, 255, 256, 257, 5000};
+    for (size_t f = 0; f < sizeof field_lens / sizeof *field_lens; f++)
+        for (size_t v = 0; v < sizeof val_lens / sizeof *val_lens; v++) {
+            char *field = filled(f == 2 ? digest_a : "fld", field_lens[f]);
+            snprintf(key, sizeof key, "fam:%s", field);
+            char *value = filled(v % 2 ? digest_a : "{\"a\":[\"u1\"],\"\xfe\xff\"}", val_lens[v] + f);
+            put(st, key, value);
+            expect_val(st, key, value);
+            /* CHECK_EQ sees exactly this value; a one-byte change conflicts */
+            dashi_writeset ws;
+            dashi_writeset_init(&ws);
+            ws_add(&ws, DASHI_WS_CHECK_EQ, key, value, 0);
+            ws_add(&ws, DASHI_WS_CHECK_ABSENT, "fam:absent", NULL, 0);
+            cr_assert_eq(apply1(st, &ws), DASHI_OK, "%zu/%zu", field_lens[f], val_lens[v]);
+            dashi_writeset_clear(&ws);
+            if (strlen(value)) {
+                value[strlen(value) - 1] ^= 1;
+                dashi_writeset_init(&ws);
+                ws_add(&ws, DASHI_WS_CHECK_EQ, key, value, 0);
+                cr_assert_eq(apply1(st, &ws), DASHI_ERR_CONFLICT);
+                dashi_writeset_clear(&ws);
+            }
+            dashi_writeset_init(&ws);
+            ws_add(&ws, DASHI_WS_CHECK_ABSENT, key, NULL, 0);
+            cr_assert_eq(apply1(st, &ws), DASHI_ERR_CONFLICT, "a bucketed key is present for CHECK_ABSENT");
+            dashi_writeset_clear(&ws);
+            free(field);
+            free(value);
+        }
+    /* a value moving small → large → small → deleted, read and scanned at each step */
+    char *big = filled("x", 1000);
+    put(st, "mv:k", "small");
+    put(st, "mv:k", big);
+    expect_val(st, "mv:k", big);
+    scan_acc acc;
+    scan(st, "mv:", &acc);
+    cr_expect_eq(acc.n, 1, "moved to a plain key, seen once");
+    put(st, "mv:k", "small again");
+    scan(st, "mv:", &acc);
+    cr_expect_str_eq(acc.pairs, "mv:k=small again");
+    del(st, "mv:k");
+    expect_val(st, "mv:k", NULL);
+    put(st, "mv:k", big);
+    del(st, "mv:k");
+    expect_val(st, "mv:k", NULL);
+    scan(st, "mv:", &acc);
+    cr_expect_eq(acc.n, 0);
+    free(big);
+
+    /* digests: packed or not, in keys and values, next to bytes the packing escapes */
+    const struct { const char *k, *v; } cases[] = {
+        {"attr:P1.", digest_a},
+        {"attr:E1.", digest_odd},
+        {"attr:X", "\xfe\xff\xfe"},
+        {"attr:\xfe", "\xff"},
+        {"attr:\xff\xfe", "\xfe"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(key, sizeof key, "%s%s", cases[i].k, i < 2 ? cases[i].v : "");
+        snprintf(val, sizeof val, "{\"e\":{\"P1.%s\":[0,1]},\"x\":\"%s%s\",\"y\":\"%s-\"}", digest_a, cases[i].v,
+                 digest_a, digest_a);
+        put(st, key, val);
+    }
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(key, sizeof key, "%s%s", cases[i].k, i < 2 ? cases[i].v : "");
+        snprintf(val, sizeof val, "{\"e\":{\"P1.%s\":[0,1]},\"x\":\"%s%s\",\"y\":\"%s-\"}", digest_a, cases[i].v,
+                 digest_a, digest_a);
+        expect_bin(st, key, strlen(key), val, strlen(val));
+    }
+    scan(st, "attr:", &acc);
+    cr_expect_eq(acc.n, 5);
+    snprintf(val, sizeof val, "attr:E1.%s,attr:P1.%s,attr:X,attr:\xfe,attr:\xff\xfe", digest_odd, digest_a);
+    cr_expect_str_eq(acc.keys, val, "byte order, digests unpacked");
+    scan(st, "attr:P1.8OO", &acc);
+    cr_expect_eq(acc.n, 1, "a prefix that ends inside a packed digest");
+    scan(st, "attr:P1.8OOX", &acc);
+    cr_expect_eq(acc.n, 0);
+    /* a NUL inside a bucketed key and a family-like prefix past 16 bytes */
+    const char nulkey[] = {'f', ':', '\0', 'x'};
+    put_bin(st, nulkey, sizeof nulkey, "nul", 3);
+    expect_bin(st, nulkey, sizeof nulkey, "nul", 3);
+    put(st, "0123456789abcdefg:x", "no family (':' beyond 16 bytes)");
+    scan(st, "0123456789abcdefg", &acc);
+    cr_expect_str_eq(acc.keys, "0123456789abcdefg:x");
+}
+
+STATE_TEST(bucketed_keys_many_in_one_family) {
+    /* enough keys that buckets hold many fields each, deleted again in between */
+    enum { N = 3000 };
+    char key[32], val[32];
+    dashi_writeset ws;
+    dashi_writeset_init(&ws);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "acct:u%07d", i);
+        snprintf(val, sizeof val, "{\"t\":%d}", i);
+        ws_add(&ws, DASHI_WS_PUT, key, val, 0);
+    }
+    cr_assert_eq(apply1(st, &ws), DASHI_OK);
+    dashi_writeset_clear(&ws);
+    dashi_writeset_init(&ws);
+    for (int i = 0; i < N; i += 2) {
+        snprintf(key, sizeof key, "acct:u%07d", i);
+        ws_add(&ws, DASHI_WS_DEL, key, NULL, 0);
+    }
+    cr_assert_eq(apply1(st, &ws), DASHI_OK);
+    dashi_writeset_clear(&ws);
+    for (int i = 0; i < N; i += 97) {
+        snprintf(key, sizeof key, "acct:u%07d", i);
+        snprintf(val, sizeof val, "{\"t\":%d}", i);
+        expect_val(st, key, i % 2 ? val : NULL);
+    }
+    scan_acc acc;
+    scan(st, "acct:u000299", &acc);
+    cr_expect_str_eq(acc.keys, "acct:u0002991,acct:u0002993,acct:u0002995,acct:u0002997,acct:u0002999");
+    scan(st, "acct:u00029", &acc);
+    cr_expect_eq(acc.n, 50);
+    scan(st, "ac", &acc);
+    cr_expect_eq(acc.n, N / 2);
+}
+
+/* Keys of the Redis database matching pattern, counted. */
+static long long count_keys(redisContext *c, const char *pattern) {
+    long long n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        n += (long long)r->element[1]->elements;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+Test(state_redis_only, bucket_layout) {
+    dashi_test_redis *srv = start_server();
+    char err[512] = "", key[64];
+    dashi_state *st = dashi_state_redis_new(dashi_test_redis_url(srv), "t:", err, sizeof err);
+    cr_assert_not_null(st, "%s", err);
+    redisContext *c = redisConnectUnix(dashi_test_redis_socket(srv));
+    cr_assert(c && !c->err);
+
+    /* a family key is a field of a bucket hash; nothing else is stored for it */
+    put(st, "acct:u1", "{\"t\":1}");
+    cr_assert_eq(count_keys(c, "t:h:acct:*"), 1);
+    cr_assert_eq(count_keys(c, "t:k:*"), 0);
+    cmd(srv, (const char *[]){"DBSIZE", NULL}, "1");
+    /* plain families and keys without a family stay plain keys */
+    put(st, "ob:000:x", "outbox");
+    put(st, "off:x", "1");
+    put(st, "ep:x", "1");
+    put(st, "bare", "1");
+    cmd(srv, (const char *[]){"GET", "t:k:ob:000:x", NULL}, "outbox");
+    cr_assert_eq(count_keys(c, "t:k:*"), 4);
+    cr_assert_eq(count_keys(c, "t:h:*"), 1);
+
+    /* many keys of one family share buckets, which stay listpacks */
+    for (int i = 0; i < 40000; i += 1000) {
+        dashi_writeset ws;
+        dashi_writeset_init(&ws);
+        for (int j = i; j < i + 1000; j++) {
+            snprintf(key, sizeof key, "ev:r%d", j);
+            ws_add(&ws, DASHI_WS_PUT, key, "{\"d\":\"d-52a8d7a66138cf0b\",\"t\":1654012810000}", 0);
+        }
+        cr_assert_eq(apply1(st, &ws), DASHI_OK);
+        dashi_writeset_clear(&ws);
+    }
+    long long buckets = count_keys(c, "t:h:ev:*");
+    cr_assert_gt(buckets, 10000, "%lld buckets", buckets);
+    cr_assert_lt(buckets, 40000, "%lld buckets: several keys share one", buckets);
+    redisReply *r = redisCommand(c, "SCAN 0 MATCH t:h:ev:* COUNT 100");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->element[1]->elements > 0);
+    redisReply *enc = redisCommand(c, "OBJECT ENCODING %s", r->element[1]->element[0]->str);
+    cr_assert(enc && enc->type == REDIS_REPLY_STRING);
+    cr_expect_str_eq(enc->str, "listpack");
+    freeReplyObject(enc);
+    freeReplyObject(r);
+
+    /* a digest is stored in 32 bytes, not 43 characters, key and value alike */
+    snprintf(key, sizeof key, "attr:P1.%s", digest_a);
+    put(st, key, digest_a);
+    r = redisCommand(c, "SCAN 0 MATCH t:h:attr:* COUNT 100000");
+    cr_assert(r && r->element[1]->elements == 1);
+    redisReply *all = redisCommand(c, "HGETALL %s", r->element[1]->element[0]->str);
+    cr_assert(all && all->type == REDIS_REPLY_ARRAY && all->elements == 2);
+    cr_expect_eq(all->element[0]->len, 3 + 33, "field 'P1.' + packed digest");
+    cr_expect_eq(all->element[1]->len, 33, "value: packed digest");
+    freeReplyObject(all);
+    freeReplyObject(r);
+
+    /* a large value is a plain key; shrinking it moves it back into its bucket */
+    char *big = filled("y", 2000);
+    put(st, "acct:u1", big);
+    cr_assert_eq(count_keys(c, "t:h:acct:*"), 0, "the emptied bucket is gone");
+    cr_assert_eq(count_keys(c, "t:k:acct:u1"), 1);
+    put(st, "acct:u1", "{}");
+    cr_assert_eq(count_keys(c, "t:k:acct:*"), 0);
+    cr_assert_eq(count_keys(c, "t:h:acct:*"), 1);
+    free(big);
+
+    /* deleting every key leaves no empty hash behind */
+    for (int i = 0; i < 40000; i += 1000) {
+        dashi_writeset ws;
+        dashi_writeset_init(&ws);
+        for (int j = i; j < i + 1000; j++) {
+            snprintf(key, sizeof key, "ev:r%d", j);
+            ws_add(&ws, DASHI_WS_DEL, key, NULL, 0);
+        }
+        cr_assert_eq(apply1(st, &ws), DASHI_OK);
+        dashi_writeset_clear(&ws);
+    }
+    del(st, "acct:u1");
+    snprintf(key, sizeof key, "attr:P1.%s", digest_a);
+    del(st, key);
+    cr_assert_eq(count_keys(c, "t:h:*"), 0);
+    cmd(srv, (const char *[]){"DBSIZE", NULL}, "4");
+
+    /* clear() drops buckets too */
+    put(st, "acct:u2", "x");
+    cr_assert_eq(st->ops->clear(st, err, sizeof err), DASHI_OK, "%s", err);
+    cmd(srv, (const char *[]){"DBSIZE", NULL}, "0");
+    redisFree(c);
+    dashi_state_destroy(st);
+    dashi_test_redis_stop(srv);
+}
+
+Test(state_redis_only, listpack_limit_raised_or_respected) {
+    dashi_test_redis *srv = start_server();
+    char err[512] = "";
+    /* the store raises hash-max-listpack-value to 256 when it may */
+    dashi_state *st = dashi_state_redis_new(dashi_test_redis_url(srv), "t:", err, sizeof err);
+    cr_assert_not_null(st, "%s", err);
+    dashi_state_destroy(st);
+    redisContext *c = redisConnectUnix(dashi_test_redis_socket(srv));
+    cr_assert(c && !c->err);
+    redisReply *r = redisCommand(c, "CONFIG GET hash-max-listpack-value");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    cr_expect_str_eq(r->element[1]->str, "256");
+    freeReplyObject(r);
+
+    /* a user that may not CONFIG: the store works with the server's limit (64), and
+     * values above it go to plain keys, so no bucket turns into a hashtable */
+    freeReplyObject(redisCommand(c, "CONFIG SET hash-max-listpack-value 64"));
+    cmd(srv, (const char *[]){"ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-config", NULL}, "OK");
+    char url[512];
+    snprintf(url, sizeof url, "redis+unix://app:pw@%s", dashi_test_redis_socket(srv));
+    st = dashi_state_open(url, "t:", err, sizeof err);
+    cr_assert_not_null(st, "%s", err);
+    char *v100 = filled("v", 100), *v50 = filled("w", 50);
+    put(st, "fam:a", v100);
+    put(st, "fam:b", v50);
+    expect_val(st, "fam:a", v100);
+    expect_val(st, "fam:b", v50);
+    cr_assert_eq(count_keys(c, "t:k:fam:a"), 1, "100 bytes > 64: a plain key");
+    cr_assert_eq(count_keys(c, "t:h:fam:*"), 1);
+    r = redisCommand(c, "SCAN 0 MATCH t:h:fam:* COUNT 100000");
+    redisReply *enc = redisCommand(c, "OBJECT ENCODING %s", r->element[1]->element[0]->str);
+    cr_expect_str_eq(enc->str, "listpack");
+    freeReplyObject(enc);
+    freeReplyObject(r);
+    r = redisCommand(c, "CONFIG GET hash-max-listpack-value");
+    cr_expect_str_eq(r->element[1]->str, "64", "not changed by a user without +config");
+    freeReplyObject(r);
+    free(v100);
+    free(v50);
+    dashi_state_destroy(st);
+    redisFree(c);
+    dashi_test_redis_stop(srv);
+}
+
+Test(state_redis_only, same_random_history_bucketed) {
+    /* The random history again, over keys of every placement: plain, plain family,
+     * bucketed, bucketed with a digest; values small, with digests and escapes, and
+     * large enough to move to a plain key and back. */
+    dashi_test_redis *srv = start_server();
+    char err[512] = "";
+    dashi_state *mem = dashi_state_open("memory", NULL, err, sizeof err);
+    dashi_state *red = dashi_state_open(dashi_test_redis_url(srv), "r:", err, sizeof err);
+    cr_assert_not_null(mem);
+    cr_assert_not_null(red, "%s", err);
+    static const char *const key_forms[] = {"k%u", "ob:%u", "acct:u%u", "attr:P1.%u", "x:%u"};
+    char *big = filled("0123456789", 400);
+    uint32_t seed = 7;
+    enum { SETS = 2000, MAXB = 32 };
+    dashi_writeset ws[MAXB];
+    const dashi_writeset *sets[MAXB];
+    dashi_err rm[MAXB], rr[MAXB];
+    size_t done = 0, conflicts = 0;
+    while (done < SETS) {
+        size_t b = 1 + lcg(&seed) % MAXB;
+        for (size_t i = 0; i < b; i++) {
+            dashi_writeset_init(&ws[i]);
+            size_t nops = 1 + lcg(&seed) % 6;
+            for (size_t j = 0; j < nops; j++) {
+                char key[128], val[600];
+                unsigned form = lcg(&seed) % 5, id = lcg(&seed) % 12;
+                snprintf(key, sizeof key, key_forms[form], id);
+                if (form == 3)
+                    snprintf(key, sizeof key, "attr:P1.%.40s%03u", digest_a, id * 16);
+                switch (lcg(&seed) % 4) {
+                case 0: snprintf(val, sizeof val, "v%u", (unsigned)(lcg(&seed) % 3)); break;
+                case 1: snprintf(val, sizeof val, "{\"e\":{\"P1.%s\":[0]}}", digest_a); break;
+                case 2: snprintf(val, sizeof val, "\xfe%u\xff", (unsigned)(lcg(&seed) % 2)); break;
+                default: snprintf(val, sizeof val, "%s%u", big, (unsigned)(lcg(&seed) % 2)); break;
+                }
+                dashi_ws_kind kind = (dashi_ws_kind)(lcg(&seed) % 4); /* data ops only */
+                ws_add(&ws[i], kind, key, val, 0);
+            }
+            sets[i] = &ws[i];
+        }
+        cr_assert_eq(mem->ops->apply(mem, b, sets, rm, err, sizeof err), DASHI_OK, "%s", err);
+        cr_assert_eq(red->ops->apply(red, b, sets, rr, err, sizeof err), DASHI_OK, "%s", err);
+        for (size_t i = 0; i < b; i++) {
+            cr_assert_eq(rm[i], rr[i], "set %zu: memory %d, redis %d", done + i, rm[i], rr[i]);
+            conflicts += rm[i] == DASHI_ERR_CONFLICT;
+            dashi_writeset_clear(&ws[i]);
+        }
+        done += b;
+    }
+    cr_assert_gt(conflicts, 100, "the history exercises conflicts (%zu)", conflicts);
+    cr_assert_lt(conflicts, SETS - 100, "and applies (%zu conflicts)", conflicts);
+    char *dm = dump_store(mem), *dr = dump_store(red);
+    cr_assert_str_eq(dm, dr);
+    free(dm);
+    free(dr);
+    free(big);
+    dashi_state_destroy(mem);
+    dashi_state_destroy(red);
+    dashi_test_redis_stop(srv);
+}

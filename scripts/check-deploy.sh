@@ -261,9 +261,9 @@ if cfgs["deploy/k8s/dashi.json"]["hmac.key"] != "file:/run/dashi-keys/hmac-key":
 if "--appendonly" not in svc["redis"]["command"] or svc["redis"]["command"][svc["redis"]["command"].index("--appendonly") + 1] != "yes":
     bad.append("compose redis without --appendonly yes")
 # the image builds from an explicit list of directories: every source directory CMake
-# globs (tests/ aside: the image builds only the dashi target) is copied and not ignored
+# globs (tests/ and fuzz/ aside: the image builds only the dashi target, without DASHI_FUZZ) is copied and not ignored
 ignore = open("deploy/Dockerfile.dockerignore").read().split()
-for d in sorted(set(re.findall(r"\$\{CMAKE_SOURCE_DIR\}/([A-Za-z0-9_.-]+)/", open("CMakeLists.txt").read())) - {"tests", "scripts"}):
+for d in sorted(set(re.findall(r"\$\{CMAKE_SOURCE_DIR\}/([A-Za-z0-9_.-]+)/", open("CMakeLists.txt").read())) - {"tests", "scripts", "fuzz"}):
     if not re.search(rf"^COPY {re.escape(d)} \./{re.escape(d)}$", dockerfile, re.M) or f"!{d}/" not in ignore:
         bad.append(f"CMakeLists.txt uses {d}/: COPY it in deploy/Dockerfile and un-ignore it in Dockerfile.dockerignore")
 print("\n".join(bad))

@@ -426,7 +426,7 @@ Test(rebalance, two_members_join_and_leave_mid_stream, .init = setup, .fini = te
                   path("a.log"));
     /* B joins: the group rebalances, the range assignor splits the partitions */
     pid_t b = start_member(path("b.log"), 0);
-    cr_assert(wait_log(path("b.log"), "dashi run: assigned", 30000), "member B got no partitions (see %s)", path("b.log"));
+    cr_assert(wait_log(path("b.log"), "pipeline: assigned", 30000), "member B got no partitions (see %s)", path("b.log"));
     /* both members apply the second part at once */
     publish(parts[1]);
     sleep_ms(1500);
@@ -440,9 +440,9 @@ Test(rebalance, two_members_join_and_leave_mid_stream, .init = setup, .fini = te
     char *alog = dashi_test_slurp(path("a.log"), NULL), *blog = dashi_test_slurp(path("b.log"), NULL);
     cr_assert(alog && blog);
     size_t a_assigns = 0, b_assigns = 0;
-    for (char *s = alog; (s = strstr(s, "dashi run: assigned")); s++)
+    for (char *s = alog; (s = strstr(s, "pipeline: assigned")); s++)
         a_assigns++;
-    for (char *s = blog; (s = strstr(s, "dashi run: assigned 24 ")); s++)
+    for (char *s = blog; (s = strstr(s, "pipeline: assigned 24 ")); s++)
         b_assigns++;
     free(alog);
     free(blog);

@@ -24,7 +24,10 @@
  * default, ~90 s measured until a same-group restart is assigned), and progress
  * lives in Redis, not in the group, so the group id carries nothing. The kill
  * schedule is a seeded PRNG (DASHI_FAULT_SEED overrides the default), printed with
- * every kill, so a failure can be replayed.
+ * every kill, so a failure can be replayed. bench/soak.sh runs the same test longer
+ * through DASHI_FAULT_KILLS, DASHI_FAULT_AMBASSADORS, DASHI_FAULT_CUSTOMERS and
+ * DASHI_FAULT_REDIS_RESTARTS (Redis with an fsynced AOF, SIGKILLed and restarted
+ * after every kill).
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -450,10 +453,22 @@ static bool wait_for(pid_t pid, const char *log, until_fn fn, long long arg, lon
     return false;
 }
 
-Test(faults, twenty_kills, .init = setup, .fini = teardown, .timeout = 900) {
+Test(faults, twenty_kills, .init = setup, .fini = teardown, .timeout = 28800) {
     const char *env = getenv("DASHI_FAULT_SEED");
     unsigned long long seed = env ? strtoull(env, NULL, 10) : 20261128ULL;
     int want = getenv("DASHI_FAULT_KILLS") ? atoi(getenv("DASHI_FAULT_KILLS")) : 20;
+    /* bench/soak.sh: DASHI_FAULT_REDIS_RESTARTS=1 runs Redis with an fsynced AOF and
+     * kills (SIGKILL) and restarts it after every kill of dashi run */
+    bool redis_restarts = getenv("DASHI_FAULT_REDIS_RESTARTS") && atoi(getenv("DASHI_FAULT_REDIS_RESTARTS")) > 0;
+    int redis_kills = 0;
+    if (redis_restarts) {
+        char err[512];
+        dashi_test_redis_stop(srv);
+        const char *aof[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
+        srv = dashi_test_redis_start_with(aof, err, sizeof(err));
+        cr_assert(srv, "redis-server with AOF: %s", err);
+        snprintf(redis_url_set, sizeof(redis_url_set), "redis.url=%s", dashi_test_redis_url(srv));
+    }
     rng_state = seed;
     size_t n_events = gen(env ? env : "21", getenv("DASHI_FAULT_AMBASSADORS") ? getenv("DASHI_FAULT_AMBASSADORS") : "50",
                           getenv("DASHI_FAULT_CUSTOMERS") ? getenv("DASHI_FAULT_CUSTOMERS") : "1000");
@@ -474,7 +489,7 @@ Test(faults, twenty_kills, .init = setup, .fini = teardown, .timeout = 900) {
          * B: mid-stream, when progress reaches a random target; I: everything applied,
          * while idle advance fires the timers */
         int mode = before >= total ? 3 : round < 2 ? 0 : (int)(rnd(100) < 15 ? 0 : rnd(100) < 20 ? 1 : 2);
-        long long target = 0;
+        long long target = 0, step;
         long delay = 0;
         bool ready = true;
         switch (mode) {
@@ -489,7 +504,9 @@ Test(faults, twenty_kills, .init = setup, .fini = teardown, .timeout = 900) {
             sleep_ms(delay);
             break;
         case 2:
-            target = before + 1 + (long long)rnd((unsigned)(total / 3 > 1 ? total / 3 : 1));
+            /* steps of total/(want/3) at most: the stream ends after about want kills */
+            step = 3 * total / (want > 0 ? want : 1);
+            target = before + 1 + (long long)rnd((unsigned)(step > 1 ? step : 1));
             if (target > total)
                 target = total;
             ready = wait_for(run, lp, progressed, target, 60000);
@@ -515,7 +532,19 @@ Test(faults, twenty_kills, .init = setup, .fini = teardown, .timeout = 900) {
                 dashi_test_wait(run);
             fprintf(stderr, "  round %d: the run ended before the kill (mode %c)\n", round, "SABI"[mode]);
         }
+        if (redis_restarts) { /* a crash of Redis too: what the AOF has fsynced must be all there is */
+            long long had = progress();
+            dashi_state_destroy(progress_st);
+            progress_st = NULL;
+            cr_assert_eq(dashi_test_redis_kill(srv), 0, "cannot kill redis-server");
+            cr_assert_eq(dashi_test_redis_restart(srv), 0, "redis-server did not come back from its AOF");
+            redis_kills++;
+            long long has = progress();
+            cr_expect_eq(has, had, "progress %lld before the Redis crash, %lld after its restart", had, has);
+        }
     }
+    if (redis_restarts)
+        fprintf(stderr, "twenty_kills: redis-server killed and restarted from its AOF %d times\n", redis_kills);
     fprintf(stderr, "twenty_kills: %d kills (S %d, A %d, B %d, I %d) in %.1f s; the last run finishes the stream\n",
             kills, by_mode[0], by_mode[1], by_mode[2], by_mode[3], (double)(mono_ms() - t0) / 1000.0);
     cr_expect(kills >= want, "only %d kills landed while dashi run was running", kills);

@@ -146,7 +146,7 @@ static pid_t start_run(const char *group, const char *log) {
     snprintf(rules, sizeof(rules), "rules.file=%s/config/rules.json", DASHI_SOURCE_DIR);
     const char *argv[] = {DASHI_BINARY, "run", "--bootstrap", boot, "--set", redis_url_set, "--set", g,
                           "--set", "redis.prefix=live:", "--set", rules, "--set", "hmac.key=dev",
-                          "--set", "merge.wait_ms=100", "--exit-idle", "2500", "--clock-until", UNTIL,
+                          "--set", "merge.wait_ms=100", "--exit-idle", "2000", "--clock-until", UNTIL,
                           "--verbose", NULL};
     return dashi_test_spawn(argv, NULL, log);
 }
@@ -156,9 +156,13 @@ static void run_to_end(const char *group) {
     cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", path("run.log"));
 }
 
-static void tail(const char *out) {
-    const char *argv[] = {DASHI_BINARY, "tail", "--bootstrap", boot, "--idle-ms", "3000", NULL};
+static void tail_idle(const char *out, const char *idle_ms) {
+    const char *argv[] = {DASHI_BINARY, "tail", "--bootstrap", boot, "--idle-ms", idle_ms, NULL};
     cr_assert_eq(dashi_test_run(argv, out, path("tail.log")), 0, "dashi tail failed");
+}
+
+static void tail(const char *out) {
+    tail_idle(out, "3000");
 }
 
 static void replay(const char *out, const char *state, const char *prefix) {
@@ -295,7 +299,7 @@ static size_t conflicting_ids(const lines *l, char *example, size_t example_size
 
 /* Live outputs vs replay's: the same distinct set, no identity with two contents.
  * Returns how many live records were exact repeats (a re-send after a crash). */
-static size_t assert_outputs_equal(const char *expected_file, const char *actual_file) {
+static size_t assert_outputs_equal(const char *expected_file, const char *actual_file, size_t *n_missing) {
     lines e = read_set(expected_file), a = read_set(actual_file);
     size_t i = 0, j = 0, missing = 0, extra = 0;
     const char *first_missing = NULL, *first_extra = NULL;
@@ -325,6 +329,8 @@ static size_t assert_outputs_equal(const char *expected_file, const char *actual
               "%zu expected outputs, %zu distinct live outputs: %zu missing (first: %.300s), %zu extra (first: %.300s)",
               e.n, a.n, missing, first_missing ? first_missing : "-", extra, first_extra ? first_extra : "-");
     size_t repeats = a.total - a.n;
+    if (n_missing)
+        *n_missing = missing;
     fprintf(stderr, "  outputs: %zu expected, %zu live records, %zu distinct, %zu repeated, %zu missing, %zu extra\n",
             e.n, a.total, a.n, repeats, missing, extra);
     free_set(&e);
@@ -401,7 +407,24 @@ static void assert_state_equal(size_t n_events) {
 static void check_against_replay(size_t n_events, bool allow_repeats) {
     tail(path("live.ndjson"));
     replay(path("expected.ndjson"), NULL, NULL);
-    size_t repeats = assert_outputs_equal(path("expected.ndjson"), path("live.ndjson"));
+    size_t missing = 0, again = 0;
+    size_t repeats = assert_outputs_equal(path("expected.ndjson"), path("live.ndjson"), &missing);
+    if (missing) { /* lost, or only not read back? a second, patient reader tells */
+        tail_idle(path("live-again.ndjson"), "10000");
+        lines e = read_set(path("expected.ndjson")), l = read_set(path("live-again.ndjson"));
+        for (size_t i = 0, j = 0; i < e.n;) {
+            int c = j == l.n ? -1 : strcmp(e.v[i], l.v[j]);
+            if (c == 0)
+                i++, j++;
+            else if (c < 0)
+                again++, i++;
+            else
+                j++;
+        }
+        fprintf(stderr, "  a second tail (idle 10 s) misses %zu of the %zu\n", again, missing);
+        free_set(&e);
+        free_set(&l);
+    }
     if (!allow_repeats)
         cr_expect_eq(repeats, 0, "%zu outputs were delivered twice without any crash", repeats);
     assert_state_equal(n_events);
@@ -564,7 +587,7 @@ static size_t small_stream(const char *seed) {
 }
 
 Test(faults, partition_leader_down_then_up, .init = setup3, .fini = teardown, .timeout = 300) {
-    size_t n = gen("31", "40", "900");
+    size_t n = gen("31", "30", "700");
     /* every partition on broker 1 but partition 0 of every topic (inputs, outputs, dead
      * letters) on broker 2; the group's coordinator stays on broker 1 */
     mock_ok("leader * * 1");
@@ -588,9 +611,8 @@ Test(faults, partition_leader_down_then_up, .init = setup3, .fini = teardown, .t
     check_against_replay(n, false);
 }
 
-/* Request errors queued on the only broker for api, before the run starts. */
-static void errors_test(const char *seed, const char *group, const char *api, const char *const *errs, bool must_hit) {
-    size_t n = small_stream(seed);
+/* Request errors queued on the only broker, before the run starts, for three APIs at once. */
+static long queue_errors(const char *api, const char *const *errs) {
     long queued = 0;
     for (size_t i = 0; errs[i]; i++) {
         char cmd[256];
@@ -599,36 +621,30 @@ static void errors_test(const char *seed, const char *group, const char *api, co
         queued += atol(errs[i]);
     }
     cr_assert_eq(mock_pending(1, api), queued);
-    run_to_end(group);
-    long left = mock_pending(1, api);
-    fprintf(stderr, "%s errors: %ld queued, %ld met by dashi run\n", api, queued, queued - left);
-    if (must_hit)
-        cr_expect_eq(left, 0, "%ld of %ld %s errors were never met: the test showed nothing", left, queued, api);
+    return queued;
+}
+
+Test(faults, request_errors_on_produce_fetch_and_commit, .init = setup, .fini = teardown, .timeout = 300) {
+    size_t n = small_stream("32");
+    /* retriable errors, some answered late; _TRANSPORT disconnects with requests in
+     * flight: the idempotent producer and the consumer retry */
+    const char *produce[] = {"4 NOT_LEADER_FOR_PARTITION", "3 REQUEST_TIMED_OUT 400", "2 _TRANSPORT",
+                             "2 NOT_ENOUGH_REPLICAS 100", NULL};
+    const char *fetch[] = {"3 NOT_LEADER_FOR_PARTITION", "3 REQUEST_TIMED_OUT 300", "2 _TRANSPORT",
+                           "2 UNKNOWN_TOPIC_OR_PART", NULL};
+    /* progress lives in Redis: dashi run never sends OffsetCommit (enable.auto.commit
+     * is forced off and nothing commits), so these must stay queued */
+    const char *commit[] = {"5 REQUEST_TIMED_OUT", "3 NOT_COORDINATOR", NULL};
+    long qp = queue_errors("Produce", produce), qf = queue_errors("Fetch", fetch), qc = queue_errors("OffsetCommit", commit);
+    run_to_end("g-errors");
+    long lp = mock_pending(1, "Produce"), lf = mock_pending(1, "Fetch"), lc = mock_pending(1, "OffsetCommit");
+    fprintf(stderr, "request errors met by dashi run: Produce %ld of %ld, Fetch %ld of %ld, OffsetCommit %ld of %ld\n",
+            qp - lp, qp, qf - lf, qf, qc - lc, qc);
+    cr_expect_eq(lp, 0, "%ld of %ld Produce errors were never met: the test showed nothing", lp, qp);
+    cr_expect_eq(lf, 0, "%ld of %ld Fetch errors were never met: the test showed nothing", lf, qf);
+    cr_expect_eq(lc, qc, "dashi run sent %ld OffsetCommit request(s)", qc - lc);
     cr_expect_eq(progress(), (long long)n);
     check_against_replay(n, false);
-}
-
-Test(faults, produce_errors, .init = setup, .fini = teardown, .timeout = 300) {
-    /* retriable errors on Produce, some answered late: the idempotent producer retries;
-     * _TRANSPORT disconnects with requests in flight */
-    const char *errs[] = {"4 NOT_LEADER_FOR_PARTITION", "3 REQUEST_TIMED_OUT 400", "2 _TRANSPORT",
-                          "2 NOT_ENOUGH_REPLICAS 100", NULL};
-    errors_test("32", "g-produce", "Produce", errs, true);
-}
-
-Test(faults, fetch_errors, .init = setup, .fini = teardown, .timeout = 300) {
-    const char *errs[] = {"3 NOT_LEADER_FOR_PARTITION", "3 REQUEST_TIMED_OUT 300", "2 _TRANSPORT",
-                          "2 UNKNOWN_TOPIC_OR_PART", NULL};
-    errors_test("33", "g-fetch", "Fetch", errs, true);
-}
-
-Test(faults, offset_commit_errors, .init = setup, .fini = teardown, .timeout = 300) {
-    /* progress lives in Redis: dashi run never sends OffsetCommit (enable.auto.commit is
-     * forced off and nothing commits), so the queued errors are never met — the
-     * test shows both that and that the outputs and state are those of replay */
-    const char *errs[] = {"5 REQUEST_TIMED_OUT", "3 NOT_COORDINATOR", NULL};
-    errors_test("34", "g-commit", "OffsetCommit", errs, false);
-    cr_expect_eq(mock_pending(1, "OffsetCommit"), 8, "dashi run sent OffsetCommit requests");
 }
 
 Test(faults, high_rtt, .init = setup, .fini = teardown, .timeout = 300) {

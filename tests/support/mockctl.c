@@ -119,7 +119,7 @@ int dashi_test_mock_cmd(dashi_test_mock *m, char *answer, size_t answer_size, co
     if (write(m->in, cmd, (size_t)n) != n)
         return -1;
     for (;;) {
-        if (read_line(m, line, sizeof(line), 10000) < 0) {
+        if (read_line(m, line, sizeof(line), 60000) < 0) {
             if (answer && answer_size)
                 snprintf(answer, answer_size, "no answer");
             return -1;

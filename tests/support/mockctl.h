@@ -22,7 +22,7 @@ typedef struct dashi_test_mock dashi_test_mock;
 dashi_test_mock *dashi_test_mock_start(const char *dashi, const char *dir, int brokers, int partitions);
 /* The bootstrap servers; owned by m. */
 const char *dashi_test_mock_bootstrap(const dashi_test_mock *m);
-/* Send one command (printf-style, without newline) and wait up to 10 s for its
+/* Send one command (printf-style, without newline) and wait up to 60 s for its
  * answer, copied to answer (may be NULL). 0 when it is "ok...", -1 otherwise. */
 int dashi_test_mock_cmd(dashi_test_mock *m, char *answer, size_t answer_size, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

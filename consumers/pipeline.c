@@ -913,14 +913,19 @@ static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
  * order. An empty queue may still bring an earlier event:
  *  - its partition is not at its end: records are known to exist and are being
  *    fetched, so wait for them (a backlog is merged exactly), up to a hard cap;
- *  - it reached its end less than merge.wait_ms ago: wait out the lateness bound.
+ *  - it is at its end: an earlier event may still arrive up to merge.wait_ms (the
+ *    lateness bound) after the candidate did, so wait until merge.wait_ms after the
+ *    later of the candidate's arrival and the partition reaching its end. Counting
+ *    from the candidate's arrival matters for a partition that has been quiet for
+ *    long: its late record must still be waited for.
  * Returns the number applied. */
 static size_t drain(pipeline *p, int64_t now) {
     size_t n = 0;
     int64_t hard_cap = p->cfg->merge_wait_ms * 10 > 30000 ? p->cfg->merge_wait_ms * 10 : 30000;
     while (p->fatal == DASHI_OK && dashi_kafka_stop < 2) {
         int best_part = -1, best_ti = -1;
-        int64_t wait_until = 0; /* apply nothing before this (monotonic ms) */
+        int64_t wait_until = 0;   /* apply nothing before this (monotonic ms) */
+        int64_t eof_latest = -1;  /* latest end reached by an empty partition; -1: none */
         int64_t oldest = INT64_MAX;
         for (int part = 0; part < MAX_PARTS; part++) {
             task *t = &p->tasks[part];
@@ -929,9 +934,10 @@ static size_t drain(pipeline *p, int64_t now) {
             for (size_t ti = 0; ti < p->n_topics; ti++) {
                 queue *q = &t->q[ti];
                 if (q->n == 0) {
-                    int64_t until = t->eof[ti] ? t->eof_since[ti] + p->cfg->merge_wait_ms : INT64_MAX;
-                    if (until > wait_until)
-                        wait_until = until;
+                    if (!t->eof[ti])
+                        wait_until = INT64_MAX;
+                    else if (t->eof_since[ti] > eof_latest)
+                        eof_latest = t->eof_since[ti];
                     continue;
                 }
                 in_rec *head = &q->v[q->head];
@@ -946,6 +952,12 @@ static size_t drain(pipeline *p, int64_t now) {
         }
         if (best_part < 0)
             break;
+        if (eof_latest >= 0) {
+            int64_t arrived = p->tasks[best_part].q[best_ti].v[p->tasks[best_part].q[best_ti].head].arrived_ms;
+            int64_t until = (arrived > eof_latest ? arrived : eof_latest) + p->cfg->merge_wait_ms;
+            if (until > wait_until)
+                wait_until = until;
+        }
         if (now < wait_until && now - oldest < hard_cap && !dashi_kafka_stop)
             break; /* a lagging partition may still bring an earlier event */
         queue *q = &p->tasks[best_part].q[best_ti];

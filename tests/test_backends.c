@@ -14,86 +14,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/state.h"
 #include "tests/support/proc.h"
-#include "tests/support/redis_server.h"
-
-#define UNTIL "2022-08-31T00:00:00+08:00"
-
-static dashi_test_redis *srv;
-static char dir[256];
+#include "tests/support/live.h"
 
 static void setup(void) {
-    char err[512];
-    srv = dashi_test_redis_start(err, sizeof(err));
-    cr_assert(srv, "redis-server: %s", err);
-    cr_assert(dashi_test_tmpdir(dir, sizeof(dir)), "mkdtemp");
+    dashi_test_live_setup(0, NULL);
 }
 
 static void teardown(void) {
-    dashi_test_redis_stop(srv);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static const char *path(const char *name) {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
-    return buf[k];
+    dashi_test_live_teardown();
 }
 
 static void replay(const char *out, const char *state, const char *prefix) {
-    const char *argv[] = {DASHI_BINARY, "replay", "--in", path("events.ndjson"), "--out", out, "--until", UNTIL,
-                          "--state", state, "--prefix", prefix, "--quiet", NULL};
-    cr_assert_eq(dashi_test_run(argv, NULL, path("replay.log")), 0, "dashi replay --state %s failed (see %s)", state,
-                 path("replay.log"));
+    dashi_test_live_replay(dashi_test_live_path("events.ndjson"), out, state, prefix, NULL);
 }
 
-static int dump_one(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
-    FILE *f = opaque;
-    fwrite(key, 1, key_len, f);
-    fputc('\t', f);
-    fwrite(val, 1, val_len, f);
-    fputc('\n', f);
-    return 0;
-}
-
+/* Every key and value under prefix, and the timers left. */
 static char *dump_state(const char *prefix, size_t *n_timers) {
-    char err[512], *buf = NULL;
-    size_t len = 0;
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), prefix, err, sizeof(err));
-    cr_assert(st, "%s", err);
-    FILE *f = open_memstream(&buf, &len);
-    cr_assert_eq(st->ops->scan(st, "", 0, dump_one, f, err, sizeof(err)), DASHI_OK, "%s", err);
-    fclose(f);
-    cr_assert_eq(st->ops->timers_count(st, n_timers, err, sizeof(err)), DASHI_OK, "%s", err);
-    dashi_state_destroy(st);
-    return buf;
+    char *text = dashi_test_live_dump_state(prefix, NULL, true);
+    *n_timers = dashi_test_live_count_timers(prefix);
+    return text;
 }
 
 Test(backends, memory_and_redis_agree_on_100k_events, .init = setup, .fini = teardown, .timeout = 1200) {
-    const char *gen[] = {DASHI_BINARY, "gen", "--seed", "4", "--ambassadors", "3000", "--customers", "34000",
-                         "--out", path("events.ndjson"), NULL};
-    cr_assert_eq(dashi_test_run(gen, NULL, path("gen.log")), 0);
+    dashi_test_live_gen("events.ndjson", "4", "3000", "34000");
     size_t len = 0, lines = 0;
-    char *events = dashi_test_slurp(path("events.ndjson"), &len);
+    char *events = dashi_test_slurp(dashi_test_live_path("events.ndjson"), &len);
     cr_assert(events);
     for (size_t i = 0; i < len; i++)
         lines += events[i] == '\n';
     free(events);
     cr_assert_geq(lines, 100000, "the stream has only %zu events", lines);
 
-    replay(path("mem.ndjson"), "memory", "m:");
-    replay(path("redis.ndjson"), dashi_test_redis_url(srv), "r1:");
-    replay(path("redis2.ndjson"), dashi_test_redis_url(srv), "r2:");
+    replay(dashi_test_live_path("mem.ndjson"), "memory", "m:");
+    replay(dashi_test_live_path("redis.ndjson"), dashi_test_live_redis_url(), "r1:");
+    replay(dashi_test_live_path("redis2.ndjson"), dashi_test_live_redis_url(), "r2:");
 
     size_t la = 0, lb = 0, lc = 0;
-    char *a = dashi_test_slurp(path("mem.ndjson"), &la), *b = dashi_test_slurp(path("redis.ndjson"), &lb),
-         *c = dashi_test_slurp(path("redis2.ndjson"), &lc);
+    char *a = dashi_test_slurp(dashi_test_live_path("mem.ndjson"), &la),
+         *b = dashi_test_slurp(dashi_test_live_path("redis.ndjson"), &lb),
+         *c = dashi_test_slurp(dashi_test_live_path("redis2.ndjson"), &lc);
     cr_assert(a && b && c);
     cr_expect(la == lb && memcmp(a, b, la) == 0, "memory and Redis outputs differ (%zu vs %zu bytes)", la, lb);
     cr_expect(lb == lc && memcmp(b, c, lb) == 0, "two Redis replays differ (%zu vs %zu bytes)", lb, lc);

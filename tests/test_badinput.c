@@ -27,48 +27,24 @@
 #include "consumers/config.h"
 #include "consumers/kafka.h"
 #include "core/state.h"
+#include "tests/support/live.h"
 #include "tests/support/proc.h"
-#include "tests/support/redis_server.h"
 
-#define UNTIL "2022-08-31T00:00:00+08:00"
+#define UNTIL DASHI_TEST_LIVE_UNTIL
 #define CORPUS DASHI_SOURCE_DIR "/tests/data/badinput"
 #define MAX_ENTRIES 128
 #define MAX_MESSAGE_BYTES 8192 /* the run's max_message_bytes: w19 is larger, every good event smaller */
 
-static dashi_test_redis *srv;
-static pid_t dc = -1;
-static char dir[256], boot[256], redis_url_set[512];
-
 static void setup(void) {
-    char err[512];
-    srv = dashi_test_redis_start(err, sizeof(err));
-    cr_assert(srv, "redis-server: %s", err);
-    cr_assert(dashi_test_tmpdir(dir, sizeof(dir)), "mkdtemp");
+    dashi_test_live_setup(0, NULL);
 }
 
 static void setup_kafka(void) {
-    setup();
-    dc = dashi_test_devcluster(DASHI_BINARY, dir, 4, boot, sizeof(boot));
-    cr_assert(dc > 0, "dashi devcluster did not start (see %s/devcluster.log)", dir);
-    snprintf(redis_url_set, sizeof(redis_url_set), "redis.url=%s", dashi_test_redis_url(srv));
+    dashi_test_live_setup(4, NULL);
 }
 
 static void teardown(void) {
-    if (dc > 0)
-        dashi_test_kill(dc, SIGTERM);
-    dashi_test_redis_stop(srv);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static const char *path(const char *name) {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
-    return buf[k];
+    dashi_test_live_teardown();
 }
 
 /* ---- the manifest ---- */
@@ -119,119 +95,21 @@ static void load_manifest(void) {
 /* ---- commands ---- */
 
 static void gen_good(void) {
-    const char *argv[] = {DASHI_BINARY, "gen", "--seed", "21", "--ambassadors", "20", "--customers", "200",
-                          "--out", path("good.ndjson"), NULL};
-    cr_assert_eq(dashi_test_run(argv, NULL, path("gen.log")), 0, "dashi gen failed");
+    dashi_test_live_gen("good.ndjson", "21", "20", "200");
     char *extra = dashi_test_slurp(CORPUS "/good.ndjson", NULL);
     cr_assert(extra);
-    FILE *f = fopen(path("good.ndjson"), "a");
+    FILE *f = fopen(dashi_test_live_path("good.ndjson"), "a");
     cr_assert(f);
     fputs(extra, f);
     fclose(f);
     free(extra);
 }
 
-static void replay(const char *in, const char *out, const char *state, const char *prefix, const char *rejects) {
-    const char *argv[] = {DASHI_BINARY, "replay", "--in", in, "--out", out, "--until", UNTIL, "--quiet",
-                          "--rejects", rejects, "--state", state ? state : "memory", "--prefix",
-                          prefix ? prefix : "dashi:", NULL};
-    cr_assert_eq(dashi_test_run(argv, NULL, path("replay.log")), 0, "dashi replay failed (see %s)", path("replay.log"));
-}
-
-static void tail(const char *out, const char *topic) {
-    const char *argv[] = {DASHI_BINARY, "tail", "--bootstrap", boot, "--idle-ms", "3000",
-                          topic ? "--topic" : NULL, topic, NULL};
-    cr_assert_eq(dashi_test_run(argv, out, path("tail.log")), 0, "dashi tail failed");
-}
-
-/* ---- comparing ---- */
-
-typedef struct lines {
-    char **v;
-    size_t n;
-    char *buf;
-} lines;
-
-
-static int cmpstr(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The distinct lines of a file, sorted; lines containing skip (may be NULL) left out. */
-static lines read_set(const char *file, const char *skip) {
-    lines l = {0};
-    l.buf = dashi_test_slurp(file, NULL);
-    cr_assert(l.buf, "cannot read %s", file);
-    size_t cap = 1024;
-    l.v = malloc(cap * sizeof(char *));
-    for (char *s = strtok(l.buf, "\n"); s; s = strtok(NULL, "\n")) {
-        if (skip && strstr(s, skip))
-            continue;
-        if (l.n == cap)
-            l.v = realloc(l.v, (cap *= 2) * sizeof(char *));
-        l.v[l.n++] = s;
-    }
-    qsort(l.v, l.n, sizeof(char *), cmpstr);
-    size_t k = 0;
-    for (size_t i = 0; i < l.n; i++)
-        if (k == 0 || strcmp(l.v[k - 1], l.v[i]) != 0)
-            l.v[k++] = l.v[i];
-    l.n = k;
-    return l;
-}
-
-static void assert_same_outputs(const char *expected_file, const char *actual_file) {
-    lines e = read_set(expected_file, NULL), a = read_set(actual_file, "\"type\":\"DeadLetter\"");
-    size_t i = 0, j = 0, missing = 0, extra = 0;
-    const char *first_missing = NULL, *first_extra = NULL;
-    while (i < e.n || j < a.n) {
-        int c = i == e.n ? 1 : j == a.n ? -1 : strcmp(e.v[i], a.v[j]);
-        if (c == 0) {
-            i++, j++;
-        } else if (c < 0) {
-            first_missing = first_missing ? first_missing : e.v[i];
-            missing++, i++;
-        } else {
-            first_extra = first_extra ? first_extra : a.v[j];
-            extra++, j++;
-        }
-    }
-    cr_expect(e.n > 100, "the reference has only %zu outputs: the stream is too small to show anything", e.n);
-    cr_expect(missing == 0 && extra == 0,
-              "%zu expected outputs, %zu actual: %zu missing (first: %.300s), %zu extra (first: %.300s)", e.n, a.n,
-              missing, first_missing ? first_missing : "-", extra, first_extra ? first_extra : "-");
-    free(e.v);
-    free(e.buf);
-    free(a.v);
-    free(a.buf);
-}
-
-/* Every key and value under prefix except progress/fencing/outbox, as "key\tvalue\n" lines. */
-static int dump_one(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
-    FILE *f = opaque;
-    if ((key_len >= 4 && memcmp(key, "off:", 4) == 0) || (key_len >= 3 && memcmp(key, "ep:", 3) == 0) ||
-        (key_len >= 3 && memcmp(key, "ob:", 3) == 0))
-        return 0;
-    fwrite(key, 1, key_len, f);
-    fputc('\t', f);
-    fwrite(val, 1, val_len, f);
-    fputc('\n', f);
-    return 0;
-}
-
+/* Every key and value under prefix except progress/fencing/outbox, as "key\tvalue\n" lines (also in <prefix>state). */
 static char *dump_state(const char *prefix) {
-    char err[512], name[64];
+    char name[64];
     snprintf(name, sizeof(name), "%sstate", prefix);
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), prefix, err, sizeof(err));
-    cr_assert(st, "%s", err);
-    FILE *f = fopen(path(name), "w");
-    cr_assert(f);
-    cr_assert_eq(st->ops->scan(st, "", 0, dump_one, f, err, sizeof(err)), DASHI_OK, "%s", err);
-    fclose(f);
-    dashi_state_destroy(st);
-    char *text = dashi_test_slurp(path(name), NULL);
-    cr_assert(text);
-    return text;
+    return dashi_test_live_dump_state(prefix, dashi_test_live_path(name), false);
 }
 
 static void assert_same_state(const char *live_prefix, const char *ref_prefix, const char *what) {
@@ -299,10 +177,10 @@ static void publish_interleaved(void) {
     dashi_codec *codec = dashi_codec_new(err, sizeof(err));
     cr_assert(codec, "%s", err);
     dashi_kafka_hooks hooks = {.dr_msg_cb = on_delivery, .opaque = &ps};
-    rd_kafka_t *rk = dashi_kafka_new(cfg, DASHI_KAFKA_PRODUCER, boot, NULL, &hooks, err, sizeof(err));
+    rd_kafka_t *rk = dashi_kafka_new(cfg, DASHI_KAFKA_PRODUCER, dashi_test_live_boot(), NULL, &hooks, err, sizeof(err));
     cr_assert(rk, "%s", err);
 
-    char *buf_all = dashi_test_slurp(path("good.ndjson"), NULL);
+    char *buf_all = dashi_test_slurp(dashi_test_live_path("good.ndjson"), NULL);
     cr_assert(buf_all);
     size_t n_good = 0, cap = 0;
     good_event *good = NULL;
@@ -386,14 +264,11 @@ static void publish_interleaved(void) {
 }
 
 static pid_t start_run(const char *prefix) {
-    char pfx[128], rules[512], maxb[64];
-    snprintf(pfx, sizeof(pfx), "redis.prefix=%s", prefix);
-    snprintf(rules, sizeof(rules), "rules.file=%s/config/rules.json", DASHI_SOURCE_DIR);
+    char maxb[64];
     snprintf(maxb, sizeof(maxb), "max_message_bytes=%d", MAX_MESSAGE_BYTES);
-    const char *argv[] = {DASHI_BINARY, "run", "--bootstrap", boot, "--set", redis_url_set, "--set", "group.id=g-bad",
-                          "--set", pfx, "--set", rules, "--set", "hmac.key=dev", "--set", "merge.wait_ms=100",
-                          "--set", maxb, "--exit-idle", "2500", "--clock-until", UNTIL, NULL};
-    return dashi_test_spawn(argv, NULL, path("run.log"));
+    const char *args[] = {"--set", "merge.wait_ms=100", "--set", maxb, "--exit-idle", "2500", "--clock-until", UNTIL,
+                          NULL};
+    return dashi_test_live_spawn_run("g-bad", prefix, NULL, args);
 }
 
 static const char *header(json_t *dl, const char *name) {
@@ -407,11 +282,11 @@ Test(badinput, every_bad_record_is_a_dead_letter_with_its_reason_and_changes_not
     gen_good();
     publish_interleaved();
     pid_t run = start_run("live:");
-    cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", path("run.log"));
+    cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", dashi_test_live_path("run.log"));
 
     /* every corpus record, once, by its source coordinates, with its reason and size */
-    tail(path("dlq.ndjson"), "dead-letter");
-    char *text = dashi_test_slurp(path("dlq.ndjson"), NULL);
+    dashi_test_live_tail(dashi_test_live_path("dlq.ndjson"), "dead-letter", "3000");
+    char *text = dashi_test_slurp(dashi_test_live_path("dlq.ndjson"), NULL);
     cr_assert(text);
     size_t n_dl = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
@@ -442,16 +317,19 @@ Test(badinput, every_bad_record_is_a_dead_letter_with_its_reason_and_changes_not
     cr_expect_eq(n_dl, n_entries, "%zu dead letters for %zu corpus records", n_dl, n_entries);
 
     /* the good events' outputs: what replay gives for the good events alone */
-    tail(path("live.ndjson"), NULL);
-    replay(path("good.ndjson"), path("expected.ndjson"), NULL, NULL, path("rejects-good.txt"));
+    dashi_test_live_tail(dashi_test_live_path("live.ndjson"), NULL, "3000");
+    dashi_test_live_replay(dashi_test_live_path("good.ndjson"), dashi_test_live_path("expected.ndjson"), NULL, NULL,
+                           dashi_test_live_path("rejects-good.txt"));
     size_t rej_len = 0;
-    char *rej = dashi_test_slurp(path("rejects-good.txt"), &rej_len);
+    char *rej = dashi_test_slurp(dashi_test_live_path("rejects-good.txt"), &rej_len);
     cr_expect(rej && rej_len == 0, "replay refused good events:\n%.500s", rej ? rej : "");
     free(rej);
-    assert_same_outputs(path("expected.ndjson"), path("live.ndjson"));
+    dashi_test_live_assert_same_set(dashi_test_live_path("expected.ndjson"), dashi_test_live_path("live.ndjson"),
+                                    "\"type\":\"DeadLetter\"", "actual");
 
     /* the state: the same as a replay of the good events alone on Redis */
-    replay(path("good.ndjson"), path("expected2.ndjson"), dashi_test_redis_url(srv), "ref:", path("rejects-good2.txt"));
+    dashi_test_live_replay(dashi_test_live_path("good.ndjson"), dashi_test_live_path("expected2.ndjson"),
+                           dashi_test_live_redis_url(), "ref:", dashi_test_live_path("rejects-good2.txt"));
     assert_same_state("live:", "ref:", "dashi run");
     for (size_t i = 0; i < n_entries; i++)
         free(entries[i].bytes);
@@ -462,12 +340,12 @@ Test(badinput, replay_rejects_every_json_record_with_its_reason_and_changes_noth
     load_manifest();
     gen_good();
     /* the good events, then every JSON corpus line a replay must refuse */
-    char *good = dashi_test_slurp(path("good.ndjson"), NULL);
+    char *good = dashi_test_slurp(dashi_test_live_path("good.ndjson"), NULL);
     cr_assert(good);
     size_t first = 1;
     for (char *s = good; *s; s++)
         first += *s == '\n';
-    FILE *f = fopen(path("mixed.ndjson"), "w");
+    FILE *f = fopen(dashi_test_live_path("mixed.ndjson"), "w");
     cr_assert(f);
     fputs(good, f);
     free(good);
@@ -488,11 +366,13 @@ Test(badinput, replay_rejects_every_json_record_with_its_reason_and_changes_noth
     fclose(f);
     cr_assert(n_json >= 30, "only %zu JSON corpus records", n_json);
 
-    replay(path("good.ndjson"), path("expected.ndjson"), dashi_test_redis_url(srv), "ref:", path("rejects-good.txt"));
-    replay(path("mixed.ndjson"), path("mixed-out.ndjson"), dashi_test_redis_url(srv), "mix:", path("rejects.txt"));
+    dashi_test_live_replay(dashi_test_live_path("good.ndjson"), dashi_test_live_path("expected.ndjson"),
+                           dashi_test_live_redis_url(), "ref:", dashi_test_live_path("rejects-good.txt"));
+    dashi_test_live_replay(dashi_test_live_path("mixed.ndjson"), dashi_test_live_path("mixed-out.ndjson"),
+                           dashi_test_live_redis_url(), "mix:", dashi_test_live_path("rejects.txt"));
 
     /* each JSON record: "file:line: reason", in the order of the lines */
-    char *rej = dashi_test_slurp(path("rejects.txt"), NULL);
+    char *rej = dashi_test_slurp(dashi_test_live_path("rejects.txt"), NULL);
     cr_assert(rej);
     size_t n_rej = 0;
     for (char *s = rej; *s; s++)
@@ -502,7 +382,7 @@ Test(badinput, replay_rejects_every_json_record_with_its_reason_and_changes_noth
         if (!line_of[i])
             continue;
         char want[700];
-        snprintf(want, sizeof(want), "%s:%zu: ", path("mixed.ndjson"), line_of[i]);
+        snprintf(want, sizeof(want), "%s:%zu: ", dashi_test_live_path("mixed.ndjson"), line_of[i]);
         char *at = strstr(rej, want);
         cr_expect(at, "%s (line %zu) was not rejected", entries[i].file, line_of[i]);
         if (!at)
@@ -519,7 +399,8 @@ Test(badinput, replay_rejects_every_json_record_with_its_reason_and_changes_noth
     }
     free(rej);
     /* and nothing changed: the same outputs and the same state as the good events alone */
-    assert_same_outputs(path("expected.ndjson"), path("mixed-out.ndjson"));
+    dashi_test_live_assert_same_set(dashi_test_live_path("expected.ndjson"), dashi_test_live_path("mixed-out.ndjson"),
+                                    "\"type\":\"DeadLetter\"", "actual");
     assert_same_state("mix:", "ref:", "dashi replay");
     for (size_t i = 0; i < n_entries; i++)
         free(entries[i].bytes);

@@ -32,37 +32,19 @@
 #include "core/rules.h"
 #include "core/state.h"
 #include "core/view.h"
+#include "tests/support/live.h"
 #include "tests/support/proc.h"
-#include "tests/support/redis_server.h"
 
-#define UNTIL "2022-08-31T00:00:00+08:00"
+#define UNTIL DASHI_TEST_LIVE_UNTIL
 #define MIN_EVENTS 100000
 #define TIMERS_ALL ((dashi_time)1 << 52) /* later than any timer of the stream */
 
-static dashi_test_redis *srv;
-static char dir[256];
-
 static void setup(void) {
-    char err[512];
-    srv = dashi_test_redis_start(err, sizeof(err));
-    cr_assert(srv, "redis-server: %s", err);
-    cr_assert(dashi_test_tmpdir(dir, sizeof(dir)), "mkdtemp");
+    dashi_test_live_setup(0, NULL);
 }
 
 static void teardown(void) {
-    char cmd[300];
-    dashi_test_redis_stop(srv);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static const char *path(const char *name) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
-    return buf[k];
+    dashi_test_live_teardown();
 }
 
 static double now_s(void) {
@@ -74,14 +56,12 @@ static double now_s(void) {
 /* `dashi gen` into dir/name; returns the events read back, sorted for replay. */
 static void gen(const char *name, const char *seed, const char *ambassadors, const char *customers,
                 dashi_event_list *l) {
-    const char *argv[] = {DASHI_BINARY, "gen", "--seed", seed, "--ambassadors", ambassadors,
-                          "--customers", customers, "--out", path(name), NULL};
     dashi_replay_stats stats = {0};
     char err[512] = "";
     FILE *f;
 
-    cr_assert_eq(dashi_test_run(argv, NULL, path("gen.log")), 0, "dashi gen failed (see %s)", path("gen.log"));
-    cr_assert(f = fopen(path(name), "r"), "cannot open %s", path(name));
+    dashi_test_live_gen(name, seed, ambassadors, customers);
+    cr_assert(f = fopen(dashi_test_live_path(name), "r"), "cannot open %s", dashi_test_live_path(name));
     cr_assert_eq(dashi_replay_read(f, name, l, &stats, NULL, NULL, err, sizeof(err)), DASHI_OK, "%s", err);
     fclose(f);
     cr_assert_eq(stats.rejected, 0, "the generator wrote %zu lines replay refuses", stats.rejected);
@@ -126,7 +106,7 @@ static void replay(dashi_state *st, const dashi_event_list *l, const char *out_n
     cr_assert_eq(st->ops->clear(st, err, sizeof(err)), DASHI_OK, "%s", err);
     cr_assert(eng = dashi_engine_new(rules, keys, st, err, sizeof(err)), "%s", err);
     memset(o, 0, sizeof(*o));
-    cr_assert(o->f = fopen(path(out_name), "w"), "cannot create %s", path(out_name));
+    cr_assert(o->f = fopen(dashi_test_live_path(out_name), "w"), "cannot create %s", dashi_test_live_path(out_name));
     cr_assert_eq(dashi_replay_run(eng, l, "events", until, emit_line, o, NULL, NULL, &stats, err, sizeof(err)),
                  DASHI_OK, "%s replay: %s", st->ops->name, err);
     cr_assert_eq(fclose(o->f), 0);
@@ -254,14 +234,14 @@ Test(differential, memory_and_redis_replays_are_identical, .init = setup, .fini 
     gen("events.ndjson", "1", "3300", "33000", &l);
     cr_assert_geq(l.n, MIN_EVENTS, "only %zu events", l.n);
     cr_assert(mem, "out of memory");
-    cr_assert(red = dashi_state_open(dashi_test_redis_url(srv), "d:", err, sizeof(err)), "redis: %s", err);
+    cr_assert(red = dashi_state_open(dashi_test_live_redis_url(), "d:", err, sizeof(err)), "redis: %s", err);
 
     replay(mem, &l, "out-memory.ndjson", &om);
     replay(red, &l, "out-redis.ndjson", &orr);
 
     /* the outputs: byte-identical files */
-    cr_assert(text_m = dashi_test_slurp(path("out-memory.ndjson"), &len_m));
-    cr_assert(text_r = dashi_test_slurp(path("out-redis.ndjson"), &len_r));
+    cr_assert(text_m = dashi_test_slurp(dashi_test_live_path("out-memory.ndjson"), &len_m));
+    cr_assert(text_r = dashi_test_slurp(dashi_test_live_path("out-redis.ndjson"), &len_r));
     cr_assert_eq(om.n, orr.n, "%zu outputs in memory, %zu on redis", om.n, orr.n);
     if (len_m != len_r || memcmp(text_m, text_r, len_m) != 0) {
         size_t at = 0, line = 1;

@@ -40,30 +40,24 @@
 #include <unistd.h>
 
 #include "core/state.h"
+#include "tests/support/live.h"
 #include "tests/support/mockctl.h"
 #include "tests/support/proc.h"
-#include "tests/support/redis_server.h"
 
-#define UNTIL "2022-08-31T00:00:00+08:00"
+#define UNTIL DASHI_TEST_LIVE_UNTIL
 #define PARTS 4
 
 static const char *const input_topics[] = {"registration", "association", "verification", "account", "order", "risk-action"};
 #define N_INPUT_TOPICS (sizeof(input_topics) / sizeof(input_topics[0]))
 
-static dashi_test_redis *srv;
 static dashi_test_mock *mock;
-static char dir[256], boot[512], redis_url_set[512];
 static dashi_state *progress_st; /* live: state, for progress() */
 
 static void start_all(int brokers) {
-    char err[512];
-    srv = dashi_test_redis_start(err, sizeof(err));
-    cr_assert(srv, "redis-server: %s", err);
-    cr_assert(dashi_test_tmpdir(dir, sizeof(dir)), "mkdtemp");
-    mock = dashi_test_mock_start(DASHI_BINARY, dir, brokers, PARTS);
-    cr_assert(mock, "dashi devcluster --control did not start (see %s/devcluster.log)", dir);
-    snprintf(boot, sizeof(boot), "%s", dashi_test_mock_bootstrap(mock));
-    snprintf(redis_url_set, sizeof(redis_url_set), "redis.url=%s", dashi_test_redis_url(srv));
+    dashi_test_live_setup(0, NULL);
+    mock = dashi_test_mock_start(DASHI_BINARY, dashi_test_live_dir(), brokers, PARTS);
+    cr_assert(mock, "dashi devcluster --control did not start (see %s/devcluster.log)", dashi_test_live_dir());
+    dashi_test_live_set_boot(dashi_test_mock_bootstrap(mock));
 }
 
 static void setup(void) {
@@ -78,23 +72,7 @@ static void teardown(void) {
     dashi_state_destroy(progress_st);
     progress_st = NULL;
     dashi_test_mock_stop(mock);
-    dashi_test_redis_stop(srv);
-    if (getenv("DASHI_KEEP_TMP")) {
-        fprintf(stderr, "kept %s\n", dir);
-        return;
-    }
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static const char *path(const char *name) {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
-    return buf[k];
+    dashi_test_live_teardown();
 }
 
 static void mock_ok(const char *cmd) {
@@ -109,11 +87,6 @@ static long mock_pending(int broker, const char *api) {
     return atol(answer + 3);
 }
 
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static long long mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -123,10 +96,8 @@ static long long mono_ms(void) {
 /* ---- the programs ---- */
 
 static size_t gen(const char *seed, const char *ambassadors, const char *customers) {
-    const char *argv[] = {DASHI_BINARY, "gen", "--seed", seed, "--ambassadors", ambassadors,
-                          "--customers", customers, "--out", path("events.ndjson"), NULL};
-    cr_assert_eq(dashi_test_run(argv, NULL, path("gen.log")), 0, "dashi gen failed");
-    char *s = dashi_test_slurp(path("events.ndjson"), NULL);
+    dashi_test_live_gen("events.ndjson", seed, ambassadors, customers);
+    char *s = dashi_test_slurp(dashi_test_live_path("events.ndjson"), NULL);
     cr_assert(s);
     size_t n = 0;
     for (char *c = s; *c; c++)
@@ -135,30 +106,19 @@ static size_t gen(const char *seed, const char *ambassadors, const char *custome
     return n;
 }
 
-static void publish(const char *file) {
-    const char *argv[] = {DASHI_BINARY, "publish", "--bootstrap", boot, "--in", file, NULL};
-    cr_assert_eq(dashi_test_run(argv, NULL, path("publish.log")), 0, "dashi publish failed (see %s)", path("publish.log"));
-}
-
 static pid_t start_run(const char *group, const char *log) {
-    char g[128], rules[512];
-    snprintf(g, sizeof(g), "group.id=%s", group);
-    snprintf(rules, sizeof(rules), "rules.file=%s/config/rules.json", DASHI_SOURCE_DIR);
-    const char *argv[] = {DASHI_BINARY, "run", "--bootstrap", boot, "--set", redis_url_set, "--set", g,
-                          "--set", "redis.prefix=live:", "--set", rules, "--set", "hmac.key=dev",
-                          "--set", "merge.wait_ms=100", "--exit-idle", "2000", "--clock-until", UNTIL,
-                          "--verbose", NULL};
-    return dashi_test_spawn(argv, NULL, log);
+    const char *args[] = {"--set", "merge.wait_ms=100", "--exit-idle", "2000", "--clock-until", UNTIL, "--verbose",
+                          NULL};
+    return dashi_test_live_spawn_run(group, "live:", log, args);
 }
 
 static void run_to_end(const char *group) {
-    pid_t run = start_run(group, path("run.log"));
-    cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", path("run.log"));
+    pid_t run = start_run(group, dashi_test_live_path("run.log"));
+    cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", dashi_test_live_path("run.log"));
 }
 
 static void tail_idle(const char *out, const char *idle_ms) {
-    const char *argv[] = {DASHI_BINARY, "tail", "--bootstrap", boot, "--idle-ms", idle_ms, NULL};
-    cr_assert_eq(dashi_test_run(argv, out, path("tail.log")), 0, "dashi tail failed");
+    dashi_test_live_tail(out, NULL, idle_ms);
 }
 
 static void tail(const char *out) {
@@ -166,10 +126,8 @@ static void tail(const char *out) {
 }
 
 static void replay(const char *out, const char *state, const char *prefix) {
-    const char *argv[] = {DASHI_BINARY, "replay", "--in", path("events.ndjson"), "--out", out, "--until", UNTIL,
-                          "--quiet", "--rejects", path("rejects.txt"), "--state", state ? state : "memory",
-                          "--prefix", prefix ? prefix : "dashi:", NULL};
-    cr_assert_eq(dashi_test_run(argv, NULL, path("replay.log")), 0, "dashi replay failed");
+    dashi_test_live_replay(dashi_test_live_path("events.ndjson"), out, state, prefix,
+                           dashi_test_live_path("rejects.txt"));
 }
 
 /* ---- progress: input records applied (or dead-lettered), from off:<topic>:<p> ---- */
@@ -178,7 +136,7 @@ static long long progress(void) {
     dashi_state *st = progress_st;
     char err[512];
     if (!st)
-        st = progress_st = dashi_state_open(dashi_test_redis_url(srv), "live:", err, sizeof(err));
+        st = progress_st = dashi_state_open(dashi_test_live_redis_url(), "live:", err, sizeof(err));
     cr_assert(st, "%s", err);
     char names[N_INPUT_TOPICS * PARTS][64];
     dashi_bytes keys[N_INPUT_TOPICS * PARTS], vals[N_INPUT_TOPICS * PARTS];
@@ -205,40 +163,14 @@ static long long progress(void) {
 
 /* ---- comparing outputs ---- */
 
-typedef struct lines {
-    char **v;
-    size_t n, total; /* distinct lines, all lines */
-    char *buf;
-} lines;
-
-static int cmpstr(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+typedef dashi_test_live_lines lines;
 
 static lines read_set(const char *file) {
-    lines l = {0};
-    l.buf = dashi_test_slurp(file, NULL);
-    cr_assert(l.buf, "cannot read %s", file);
-    size_t cap = 1024;
-    l.v = malloc(cap * sizeof(char *));
-    for (char *s = strtok(l.buf, "\n"); s; s = strtok(NULL, "\n")) {
-        if (l.n == cap)
-            l.v = realloc(l.v, (cap *= 2) * sizeof(char *));
-        l.v[l.n++] = s;
-    }
-    l.total = l.n;
-    qsort(l.v, l.n, sizeof(char *), cmpstr);
-    size_t k = 0;
-    for (size_t i = 0; i < l.n; i++)
-        if (k == 0 || strcmp(l.v[k - 1], l.v[i]) != 0)
-            l.v[k++] = l.v[i];
-    l.n = k;
-    return l;
+    return dashi_test_live_read_set(file, NULL);
 }
 
 static void free_set(lines *l) {
-    free(l->v);
-    free(l->buf);
+    dashi_test_live_lines_free(l);
 }
 
 /* The identity of an output record: what a consumer de-duplicates by. */
@@ -301,22 +233,9 @@ static size_t conflicting_ids(const lines *l, char *example, size_t example_size
  * Returns how many live records were exact repeats (a re-send after a crash). */
 static size_t assert_outputs_equal(const char *expected_file, const char *actual_file, size_t *n_missing) {
     lines e = read_set(expected_file), a = read_set(actual_file);
-    size_t i = 0, j = 0, missing = 0, extra = 0;
-    const char *first_missing = NULL, *first_extra = NULL;
-    while (i < e.n || j < a.n) {
-        int c = i == e.n ? 1 : j == a.n ? -1 : strcmp(e.v[i], a.v[j]);
-        if (c == 0) {
-            i++, j++;
-        } else if (c < 0) {
-            if (!first_missing)
-                first_missing = e.v[i];
-            missing++, i++;
-        } else {
-            if (!first_extra)
-                first_extra = a.v[j];
-            extra++, j++;
-        }
-    }
+    dashi_test_live_diff d = dashi_test_live_diff_sets(&e, &a);
+    size_t missing = d.missing, extra = d.extra;
+    const char *first_missing = d.first_missing, *first_extra = d.first_extra;
     char example[600];
     size_t ref_conflicts = conflicting_ids(&e, example, sizeof(example));
     cr_expect_eq(ref_conflicts, 0, "the reference itself has %zu identities with two contents (%s): the identity "
@@ -340,32 +259,16 @@ static size_t assert_outputs_equal(const char *expected_file, const char *actual
 
 /* ---- comparing state ---- */
 
-static int dump_one(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
-    FILE *f = opaque;
-    if ((key_len >= 4 && memcmp(key, "off:", 4) == 0) || (key_len >= 3 && memcmp(key, "ep:", 3) == 0) ||
-        (key_len >= 3 && memcmp(key, "ob:", 3) == 0))
-        return 0;
-    fwrite(key, 1, key_len, f);
-    fputc('\t', f);
-    fwrite(val, 1, val_len, f);
-    fputc('\n', f);
-    return 0;
-}
-
-static int count_one(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
-    (void)key, (void)key_len, (void)val, (void)val_len;
-    ++*(size_t *)opaque;
-    return 0;
-}
-
 /* Keys (but bookkeeping) and queued timers of prefix into file; the number of ev: markers in *markers. */
 static void dump_state(const char *prefix, const char *file, size_t *markers, size_t *outbox) {
     char err[512];
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), prefix, err, sizeof(err));
-    cr_assert(st, "%s", err);
+    char *keys = dashi_test_live_dump_state(prefix, NULL, false);
     FILE *f = fopen(file, "w");
     cr_assert(f);
-    cr_assert_eq(st->ops->scan(st, "", 0, dump_one, f, err, sizeof(err)), DASHI_OK, "%s", err);
+    fputs(keys, f);
+    free(keys);
+    dashi_state *st = dashi_state_open(dashi_test_live_redis_url(), prefix, err, sizeof(err));
+    cr_assert(st, "%s", err);
     dashi_timer *timers = NULL;
     size_t n = 0;
     cr_assert_eq(st->ops->timers_due(st, INT64_C(1) << 52, 1000000, &timers, &n, err, sizeof(err)), DASHI_OK, "%s", err);
@@ -374,29 +277,27 @@ static void dump_state(const char *prefix, const char *file, size_t *markers, si
                 timers[i].payload ? timers[i].payload : "");
     dashi_timers_free(timers, n);
     fclose(f);
-    *markers = 0;
-    cr_assert_eq(st->ops->scan(st, "ev:", 3, count_one, markers, err, sizeof(err)), DASHI_OK, "%s", err);
-    if (outbox) {
-        *outbox = 0;
-        cr_assert_eq(st->ops->scan(st, "ob:", 3, count_one, outbox, err, sizeof(err)), DASHI_OK, "%s", err);
-    }
     dashi_state_destroy(st);
+    *markers = dashi_test_live_count_keys(prefix, "ev:");
+    if (outbox)
+        *outbox = dashi_test_live_count_keys(prefix, "ob:");
 }
 
 /* The final Redis state under live: equals a crash-free replay's on Redis (under ref:). */
 static void assert_state_equal(size_t n_events) {
     size_t live_markers = 0, ref_markers = 0, outbox = 0;
-    replay(path("expected-redis.ndjson"), dashi_test_redis_url(srv), "ref:");
-    dump_state("live:", path("live.state"), &live_markers, &outbox);
-    dump_state("ref:", path("ref.state"), &ref_markers, NULL);
-    char *a = dashi_test_slurp(path("live.state"), NULL), *b = dashi_test_slurp(path("ref.state"), NULL);
+    replay(dashi_test_live_path("expected-redis.ndjson"), dashi_test_live_redis_url(), "ref:");
+    dump_state("live:", dashi_test_live_path("live.state"), &live_markers, &outbox);
+    dump_state("ref:", dashi_test_live_path("ref.state"), &ref_markers, NULL);
+    char *a = dashi_test_slurp(dashi_test_live_path("live.state"), NULL),
+         *b = dashi_test_slurp(dashi_test_live_path("ref.state"), NULL);
     cr_assert(a && b);
     cr_expect(strlen(b) > 1000, "reference state is nearly empty");
     cr_expect_eq(live_markers, ref_markers, "%zu de-duplication markers live, %zu in the reference", live_markers,
                  ref_markers);
     cr_expect(ref_markers + 10 >= n_events, "only %zu markers for %zu events", ref_markers, n_events);
     cr_expect(strcmp(a, b) == 0, "Redis state differs from a crash-free replay's (%zu vs %zu bytes; see %s and %s)",
-              strlen(a), strlen(b), path("live.state"), path("ref.state"));
+              strlen(a), strlen(b), dashi_test_live_path("live.state"), dashi_test_live_path("ref.state"));
     cr_expect_eq(outbox, 0, "%zu outbox entries left after the last run", outbox);
     fprintf(stderr, "  state: %zu bytes, %zu ev: markers, equal: %s, outbox left: %zu\n", strlen(a), live_markers,
             strcmp(a, b) == 0 ? "yes" : "NO", outbox);
@@ -405,22 +306,16 @@ static void assert_state_equal(size_t n_events) {
 }
 
 static void check_against_replay(size_t n_events, bool allow_repeats) {
-    tail(path("live.ndjson"));
-    replay(path("expected.ndjson"), NULL, NULL);
+    tail(dashi_test_live_path("live.ndjson"));
+    replay(dashi_test_live_path("expected.ndjson"), NULL, NULL);
     size_t missing = 0, again = 0;
-    size_t repeats = assert_outputs_equal(path("expected.ndjson"), path("live.ndjson"), &missing);
+    size_t repeats =
+        assert_outputs_equal(dashi_test_live_path("expected.ndjson"), dashi_test_live_path("live.ndjson"), &missing);
     if (missing) { /* lost, or only not read back? a second, patient reader tells */
-        tail_idle(path("live-again.ndjson"), "10000");
-        lines e = read_set(path("expected.ndjson")), l = read_set(path("live-again.ndjson"));
-        for (size_t i = 0, j = 0; i < e.n;) {
-            int c = j == l.n ? -1 : strcmp(e.v[i], l.v[j]);
-            if (c == 0)
-                i++, j++;
-            else if (c < 0)
-                again++, i++;
-            else
-                j++;
-        }
+        tail_idle(dashi_test_live_path("live-again.ndjson"), "10000");
+        lines e = read_set(dashi_test_live_path("expected.ndjson")),
+              l = read_set(dashi_test_live_path("live-again.ndjson"));
+        again = dashi_test_live_diff_sets(&e, &l).missing;
         fprintf(stderr, "  a second tail (idle 10 s) misses %zu of the %zu\n", again, missing);
         free_set(&e);
         free_set(&l);
@@ -442,10 +337,7 @@ static unsigned rnd(unsigned n) { /* splitmix64 */
 }
 
 static bool log_has(const char *file, const char *what) {
-    char *s = dashi_test_slurp(file, NULL);
-    bool yes = s && strstr(s, what);
-    free(s);
-    return yes;
+    return dashi_test_live_file_has(file, what);
 }
 
 /* Wait for pred or the process to exit, at most ms; true when pred held. */
@@ -471,7 +363,7 @@ static bool wait_for(pid_t pid, const char *log, until_fn fn, long long arg, lon
             cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "dashi run failed on its own (see %s)", log);
             return false; /* reaped: the caller must not kill or wait it */
         }
-        sleep_ms(10);
+        dashi_test_live_sleep_ms(10);
     }
     return false;
 }
@@ -485,17 +377,13 @@ Test(faults, twenty_kills, .init = setup, .fini = teardown, .timeout = 28800) {
     bool redis_restarts = getenv("DASHI_FAULT_REDIS_RESTARTS") && atoi(getenv("DASHI_FAULT_REDIS_RESTARTS")) > 0;
     int redis_kills = 0;
     if (redis_restarts) {
-        char err[512];
-        dashi_test_redis_stop(srv);
         const char *aof[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
-        srv = dashi_test_redis_start_with(aof, err, sizeof(err));
-        cr_assert(srv, "redis-server with AOF: %s", err);
-        snprintf(redis_url_set, sizeof(redis_url_set), "redis.url=%s", dashi_test_redis_url(srv));
+        dashi_test_live_replace_redis(aof);
     }
     rng_state = seed;
     size_t n_events = gen(env ? env : "21", getenv("DASHI_FAULT_AMBASSADORS") ? getenv("DASHI_FAULT_AMBASSADORS") : "50",
                           getenv("DASHI_FAULT_CUSTOMERS") ? getenv("DASHI_FAULT_CUSTOMERS") : "1000");
-    publish(path("events.ndjson"));
+    dashi_test_live_publish(dashi_test_live_path("events.ndjson"), NULL);
     long long total = (long long)n_events;
     fprintf(stderr, "twenty_kills: seed %llu (DASHI_FAULT_SEED), %zu events, %d kills wanted\n", seed, n_events, want);
     int kills = 0, by_mode[4] = {0}, idle_kills = 0;
@@ -504,7 +392,7 @@ Test(faults, twenty_kills, .init = setup, .fini = teardown, .timeout = 28800) {
         char group[64], log[64];
         snprintf(group, sizeof(group), "g-kill-%d", round);
         snprintf(log, sizeof(log), "run-%02d.log", round);
-        const char *lp = path(log);
+        const char *lp = dashi_test_live_path(log);
         long long before = progress();
         pid_t run = start_run(group, lp);
         cr_assert(run > 0);
@@ -518,13 +406,13 @@ Test(faults, twenty_kills, .init = setup, .fini = teardown, .timeout = 28800) {
         switch (mode) {
         case 0:
             delay = 50 + (long)rnd(3450);
-            sleep_ms(delay);
+            dashi_test_live_sleep_ms(delay);
             ready = waitpid(run, NULL, WNOHANG) == 0;
             break;
         case 1:
             delay = (long)rnd(300);
             ready = wait_for(run, lp, assigned, 0, 30000);
-            sleep_ms(delay);
+            dashi_test_live_sleep_ms(delay);
             break;
         case 2:
             /* steps of total/(want/3) at most: the stream ends after about want kills */
@@ -537,7 +425,7 @@ Test(faults, twenty_kills, .init = setup, .fini = teardown, .timeout = 28800) {
         default:
             delay = 900 + (long)rnd(1200);
             ready = wait_for(run, lp, assigned, 0, 30000);
-            sleep_ms(delay);
+            dashi_test_live_sleep_ms(delay);
             break;
         }
         if (waitpid(run, NULL, WNOHANG) == 0) { /* still running (a reaped child answers -1) */
@@ -558,8 +446,9 @@ Test(faults, twenty_kills, .init = setup, .fini = teardown, .timeout = 28800) {
             long long had = progress();
             dashi_state_destroy(progress_st);
             progress_st = NULL;
-            cr_assert_eq(dashi_test_redis_kill(srv), 0, "cannot kill redis-server");
-            cr_assert_eq(dashi_test_redis_restart(srv), 0, "redis-server did not come back from its AOF");
+            cr_assert_eq(dashi_test_redis_kill(dashi_test_live_redis()), 0, "cannot kill redis-server");
+            cr_assert_eq(dashi_test_redis_restart(dashi_test_live_redis()), 0,
+                         "redis-server did not come back from its AOF");
             redis_kills++;
             long long has = progress();
             cr_expect_eq(has, had, "progress %lld before the Redis crash, %lld after its restart", had, has);
@@ -581,7 +470,7 @@ Test(faults, twenty_kills, .init = setup, .fini = teardown, .timeout = 28800) {
 /* A small stream, published before the fault so only `dashi run` meets it. */
 static size_t small_stream(const char *seed) {
     size_t n = gen(seed, "25", "500");
-    publish(path("events.ndjson"));
+    dashi_test_live_publish(dashi_test_live_path("events.ndjson"), NULL);
     return n;
 }
 
@@ -592,20 +481,21 @@ Test(faults, partition_leader_down_then_up, .init = setup3, .fini = teardown, .t
     mock_ok("leader * * 1");
     mock_ok("leader * 0 2");
     mock_ok("coordinator g-leader 1");
-    publish(path("events.ndjson"));
-    pid_t run = start_run("g-leader", path("run.log"));
-    cr_assert(wait_for(run, path("run.log"), progressed, (long long)n / 5, 60000), "the run did not get going");
+    dashi_test_live_publish(dashi_test_live_path("events.ndjson"), NULL);
+    pid_t run = start_run("g-leader", dashi_test_live_path("run.log"));
+    cr_assert(wait_for(run, dashi_test_live_path("run.log"), progressed, (long long)n / 5, 60000),
+              "the run did not get going");
     mock_ok("broker 2 down");
     long long at_down = progress();
-    sleep_ms(1500);
+    dashi_test_live_sleep_ms(1500);
     long long mid = progress();
-    sleep_ms(2500);
+    dashi_test_live_sleep_ms(2500);
     long long before_up = progress();
     mock_ok("broker 2 up");
     fprintf(stderr, "partition_leader_down_then_up: broker 2 down at %lld of %zu applied, %lld after 1.5 s, %lld after 4 s\n",
             at_down, n, mid, before_up);
     cr_expect(at_down < (long long)n, "the stream was done before the broker went down: the test showed nothing");
-    cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", path("run.log"));
+    cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", dashi_test_live_path("run.log"));
     cr_expect_eq(progress(), (long long)n);
     check_against_replay(n, false);
 }
@@ -648,11 +538,12 @@ Test(faults, request_errors_on_produce_fetch_and_commit, .init = setup, .fini = 
 
 Test(faults, high_rtt, .init = setup, .fini = teardown, .timeout = 300) {
     size_t n = small_stream("35");
-    pid_t run = start_run("g-rtt", path("run.log"));
-    cr_assert(wait_for(run, path("run.log"), assigned, 0, 60000), "no assignment (see %s)", path("run.log"));
+    pid_t run = start_run("g-rtt", dashi_test_live_path("run.log"));
+    cr_assert(wait_for(run, dashi_test_live_path("run.log"), assigned, 0, 60000), "no assignment (see %s)",
+              dashi_test_live_path("run.log"));
     mock_ok("rtt 1 300"); /* every request of every client now waits 300 ms for its answer */
     long long at = progress(), t = mono_ms();
-    cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", path("run.log"));
+    cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", dashi_test_live_path("run.log"));
     fprintf(stderr, "high_rtt: 300 ms RTT from %lld of %zu applied; the run took %.1f s more\n", at, n,
             (double)(mono_ms() - t) / 1000.0);
     mock_ok("rtt 1 0");
@@ -690,7 +581,7 @@ typedef struct by_topic {
 
 static void split_by_topic(by_topic *bt) {
     memset(bt, 0, sizeof(*bt));
-    bt->buf = dashi_test_slurp(path("events.ndjson"), NULL);
+    bt->buf = dashi_test_slurp(dashi_test_live_path("events.ndjson"), NULL);
     cr_assert(bt->buf);
     for (size_t t = 0; t < N_INPUT_TOPICS; t++)
         bt->v[t] = calloc(200000, sizeof(char *));
@@ -717,13 +608,13 @@ Test(faults, backlog_published_topic_by_topic_in_reverse, .init = setup, .fini =
     for (int t = (int)N_INPUT_TOPICS - 1; t >= 0; t--) {
         char name[64];
         snprintf(name, sizeof(name), "topic-%s.ndjson", input_topics[t]);
-        FILE *f = fopen(path(name), "w");
+        FILE *f = fopen(dashi_test_live_path(name), "w");
         cr_assert(f);
         for (size_t i = 0; i < bt.n[t]; i++)
             fprintf(f, "%s\n", bt.v[t][i]);
         fclose(f);
         if (bt.n[t])
-            publish(path(name));
+            dashi_test_live_publish(dashi_test_live_path(name), NULL);
     }
     free_by_topic(&bt);
     run_to_end("g-reverse");
@@ -739,7 +630,7 @@ Test(faults, backlog_published_in_a_random_interleaving, .init = setup, .fini = 
      * (time) order, as a producer per topic would; across topics anything goes */
     rng_state = 4242;
     size_t next[N_INPUT_TOPICS] = {0}, left = n, moved = 0;
-    FILE *f = fopen(path("interleaved.ndjson"), "w");
+    FILE *f = fopen(dashi_test_live_path("interleaved.ndjson"), "w");
     cr_assert(f);
     while (left > 0) {
         unsigned k = rnd((unsigned)left);
@@ -752,7 +643,8 @@ Test(faults, backlog_published_in_a_random_interleaving, .init = setup, .fini = 
     fclose(f);
     free_by_topic(&bt);
     /* how far the publish order is from time order: lines whose position changed */
-    char *a = dashi_test_slurp(path("events.ndjson"), NULL), *b = dashi_test_slurp(path("interleaved.ndjson"), NULL);
+    char *a = dashi_test_slurp(dashi_test_live_path("events.ndjson"), NULL),
+         *b = dashi_test_slurp(dashi_test_live_path("interleaved.ndjson"), NULL);
     cr_assert(a && b);
     for (char *x = a, *y = b; *x && *y;) {
         char *xe = strchr(x, '\n'), *ye = strchr(y, '\n');
@@ -763,7 +655,7 @@ Test(faults, backlog_published_in_a_random_interleaving, .init = setup, .fini = 
     free(b);
     fprintf(stderr, "random interleaving: %zu of %zu events published at another position than in time order\n", moved, n);
     cr_expect(moved > n / 2, "the interleaving is too close to time order to show anything");
-    publish(path("interleaved.ndjson"));
+    dashi_test_live_publish(dashi_test_live_path("interleaved.ndjson"), NULL);
     run_to_end("g-interleave");
     cr_expect_eq(progress(), (long long)n);
     check_against_replay(n, false);

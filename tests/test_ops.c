@@ -24,39 +24,16 @@
 #include <jansson.h>
 
 #include "tests/support/proc.h"
-#include "tests/support/redis_server.h"
+#include "tests/support/live.h"
 
-#define UNTIL "2022-08-31T00:00:00+08:00"
-
-static dashi_test_redis *srv;
-static pid_t dc = -1;
-static char dir[256], boot[256], redis_url_set[512];
+#define UNTIL DASHI_TEST_LIVE_UNTIL
 
 static void setup(void) {
-    char err[512];
-    srv = dashi_test_redis_start(err, sizeof(err));
-    cr_assert(srv, "redis-server: %s", err);
-    cr_assert(dashi_test_tmpdir(dir, sizeof(dir)), "mkdtemp");
-    dc = dashi_test_devcluster(DASHI_BINARY, dir, 2, boot, sizeof(boot));
-    cr_assert(dc > 0, "dashi devcluster did not start (see %s/devcluster.log)", dir);
-    snprintf(redis_url_set, sizeof(redis_url_set), "redis.url=%s", dashi_test_redis_url(srv));
+    dashi_test_live_setup(2, NULL);
 }
 
 static void teardown(void) {
-    dashi_test_kill(dc, SIGTERM);
-    dashi_test_redis_stop(srv);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static const char *path(const char *name) {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
-    return buf[k];
+    dashi_test_live_teardown();
 }
 
 /* GET path on 127.0.0.1:port; the status (0 when nothing answers), body in *body. */
@@ -138,11 +115,9 @@ static int64_t now_ms(void) {
 }
 
 Test(ops, run_serves_metrics_and_logs_json_without_identities, .init = setup, .fini = teardown, .timeout = 300) {
-    const char *gen[] = {DASHI_BINARY, "gen", "--seed", "21", "--ambassadors", "20", "--customers", "200", "--out",
-                         path("events.ndjson"), NULL};
-    cr_assert_eq(dashi_test_run(gen, NULL, path("gen.log")), 0, "dashi gen failed");
+    dashi_test_live_gen("events.ndjson", "21", "20", "200");
     /* an account with identity values of our own, and a refund the rules refuse */
-    FILE *f = fopen(path("events.ndjson"), "a");
+    FILE *f = fopen(dashi_test_live_path("events.ndjson"), "a");
     cr_assert(f);
     fputs("{\"type\":\"AccountRegistered\",\"event_id\":\"ops-1\",\"occurred_at\":\"2022-06-09T10:00:00+08:00\","
           "\"uid\":\"ops-cust\",\"account_type\":\"PERSONAL\",\"method\":\"PHONE_CODE\",\"identities\":["
@@ -154,23 +129,21 @@ Test(ops, run_serves_metrics_and_logs_json_without_identities, .init = setup, .f
           f);
     fclose(f);
     /* the same identity values as raw bytes that cannot be decoded */
-    f = fopen(path("raw.txt"), "w");
+    f = fopen(dashi_test_live_path("raw.txt"), "w");
     cr_assert(f);
     fputs("{\"uid\":\"ops-raw\",\"phone\":\"13912345678\",\"email\":\"Leak.Check@Example.org\"}\n", f);
     fclose(f);
-    const char *pub[] = {DASHI_BINARY, "publish", "--bootstrap", boot, "--in", path("events.ndjson"), NULL};
-    cr_assert_eq(dashi_test_run(pub, NULL, path("publish.log")), 0, "dashi publish failed");
-    const char *raw[] = {DASHI_BINARY, "publish", "--bootstrap", boot, "--in", path("raw.txt"), "--raw-topic",
+    dashi_test_live_publish(dashi_test_live_path("events.ndjson"), NULL);
+    const char *raw[] = {DASHI_BINARY, "publish", "--bootstrap", dashi_test_live_boot(),
+                         "--in", dashi_test_live_path("raw.txt"), "--raw-topic",
                          "registration", NULL};
-    cr_assert_eq(dashi_test_run(raw, NULL, path("publish-raw.log")), 0, "dashi publish --raw-topic failed");
+    cr_assert_eq(dashi_test_run(raw, NULL, dashi_test_live_path("publish-raw.log")), 0,
+                 "dashi publish --raw-topic failed");
 
-    char rules[512];
-    snprintf(rules, sizeof(rules), "rules.file=%s/config/rules.json", DASHI_SOURCE_DIR);
-    const char *run[] = {DASHI_BINARY, "run", "--bootstrap", boot, "--set", redis_url_set, "--set", "group.id=g-ops",
-                         "--set", rules, "--set", "hmac.key=dev", "--set", "merge.wait_ms=100", "--set",
-                         "metrics.listen=127.0.0.1:0", "--set", "log.format=json", "--set", "log.level=debug",
-                         "--verbose", "--exit-idle", "4000", "--clock-until", UNTIL, NULL};
-    pid_t pid = dashi_test_spawn(run, NULL, path("run.log"));
+    const char *run[] = {"--set", "merge.wait_ms=100", "--set", "metrics.listen=127.0.0.1:0", "--set",
+                         "log.format=json", "--set", "log.level=debug", "--verbose", "--exit-idle", "4000",
+                         "--clock-until", UNTIL, NULL};
+    pid_t pid = dashi_test_live_spawn_run("g-ops", NULL, NULL, run);
     cr_assert(pid > 0);
 
     int port = 0, status = 0, ready_seen = 0, health_seen = 0;
@@ -182,7 +155,7 @@ Test(ops, run_serves_metrics_and_logs_json_without_identities, .init = setup, .f
             break;
         }
         if (!port) {
-            char *log = dashi_test_slurp(path("run.log"), NULL);
+            char *log = dashi_test_slurp(dashi_test_live_path("run.log"), NULL);
             const char *at = log ? strstr(log, "(port ") : NULL;
             if (at)
                 port = atoi(at + 6);
@@ -205,10 +178,11 @@ Test(ops, run_serves_metrics_and_logs_json_without_identities, .init = setup, .f
     }
     if (pid > 0) {
         dashi_test_kill(pid, SIGKILL);
-        cr_assert_fail("dashi run did not finish (see %s)", path("run.log"));
+        cr_assert_fail("dashi run did not finish (see %s)", dashi_test_live_path("run.log"));
     }
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "dashi run failed (see %s)", path("run.log"));
-    cr_assert_gt(port, 0, "no bound port in the log (see %s)", path("run.log"));
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "dashi run failed (see %s)",
+              dashi_test_live_path("run.log"));
+    cr_assert_gt(port, 0, "no bound port in the log (see %s)", dashi_test_live_path("run.log"));
     cr_assert(last, "never scraped /metrics");
     cr_expect(health_seen, "/healthz never answered 200");
     cr_expect(ready_seen, "/readyz never answered 200 while the run worked");
@@ -224,7 +198,7 @@ Test(ops, run_serves_metrics_and_logs_json_without_identities, .init = setup, .f
     free(last);
 
     /* the log: JSON lines only, and no identity value in clear */
-    char *log = dashi_test_slurp(path("run.log"), NULL);
+    char *log = dashi_test_slurp(dashi_test_live_path("run.log"), NULL);
     cr_assert(log);
     size_t lines = 0;
     for (char *line = log, *nl; *line; line = nl + 1) {
@@ -240,7 +214,7 @@ Test(ops, run_serves_metrics_and_logs_json_without_identities, .init = setup, .f
     cr_expect_gt(lines, 3);
     cr_expect(strstr(log, "dead letter"), "the dead letters are logged:\n%s", log);
     json_t *values = json_array();
-    char *events = dashi_test_slurp(path("events.ndjson"), NULL);
+    char *events = dashi_test_slurp(dashi_test_live_path("events.ndjson"), NULL);
     for (char *line = strtok(events, "\n"); line; line = strtok(NULL, "\n")) {
         json_t *j = json_loads(line, 0, NULL);
         collect(j, values);

@@ -48,82 +48,32 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/state.h"
+#include "tests/support/live.h"
 #include "tests/support/proc.h"
-#include "tests/support/redis_server.h"
 
-#define UNTIL "2022-08-31T00:00:00+08:00"
-
-static dashi_test_redis *srv;
-static pid_t dc = -1;
-static char dir[256], boot[256], redis_url_set[512];
+#define UNTIL DASHI_TEST_LIVE_UNTIL
 
 static void setup(void) {
-    char err[512];
-    srv = dashi_test_redis_start(err, sizeof(err));
-    cr_assert(srv, "redis-server: %s", err);
-    cr_assert(dashi_test_tmpdir(dir, sizeof(dir)), "mkdtemp");
-    dc = dashi_test_devcluster(DASHI_BINARY, dir, 4, boot, sizeof(boot));
-    cr_assert(dc > 0, "dashi devcluster did not start (see %s/devcluster.log)", dir);
-    snprintf(redis_url_set, sizeof(redis_url_set), "redis.url=%s", dashi_test_redis_url(srv));
+    dashi_test_live_setup(4, NULL);
 }
 
 static void teardown(void) {
-    dashi_test_kill(dc, SIGTERM);
-    dashi_test_redis_stop(srv);
-    if (!getenv("DASHI_TEST_KEEP")) {
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", dir);
-    } else {
-        fprintf(stderr, "kept %s\n", dir);
-    }
-}
-
-static const char *path(const char *name) {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
-    return buf[k];
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void publish(const char *file) {
-    const char *argv[] = {DASHI_BINARY, "publish", "--bootstrap", boot, "--in", file, NULL};
-    cr_assert_eq(dashi_test_run(argv, NULL, path("publish.log")), 0, "dashi publish failed (see %s)", path("publish.log"));
+    dashi_test_live_teardown();
 }
 
 /* A member; idle_advance: whether stream time may follow the (capped) clock when it is idle. */
 static pid_t start_member(const char *log, int idle_advance) {
-    char rules[512];
-    snprintf(rules, sizeof(rules), "rules.file=%s/config/rules.json", DASHI_SOURCE_DIR);
-    const char *argv[] = {DASHI_BINARY, "run", "--bootstrap", boot, "--set", redis_url_set, "--set", "group.id=g-reb",
-                          "--set", "redis.prefix=live:", "--set", rules, "--set", "hmac.key=dev", "--set",
-                          "merge.wait_ms=100", "--set", "shutdown.deadline_ms=5000", "--set",
+    const char *args[] = {"--set", "merge.wait_ms=100", "--set", "shutdown.deadline_ms=5000", "--set",
                           /* the mock holds a rebalance for session.timeout.ms - 1 s (45 s by default) */
                           "kafka.session.timeout.ms=6000", "--set", "kafka.heartbeat.interval.ms=500", "--set",
                           idle_advance ? "idle.advance_ms=1000" : "idle.advance_ms=0", "--exit-idle", "9000",
                           "--clock-until", UNTIL, "--verbose", NULL};
-    return dashi_test_spawn(argv, NULL, log);
+    return dashi_test_live_spawn_run("g-reb", "live:", log, args);
 }
 
 /* Replay into the same Redis under "ref:" so its state can be compared. */
 static void replay(const char *in, const char *out) {
-    const char *argv[] = {DASHI_BINARY, "replay", "--in", in, "--out", out, "--until", UNTIL, "--quiet",
-                          "--rejects", path("rejects.txt"), "--state", dashi_test_redis_url(srv), "--prefix", "ref:",
-                          NULL};
-    cr_assert_eq(dashi_test_run(argv, NULL, path("replay.log")), 0, "dashi replay failed");
-}
-
-static void tail(const char *out) {
-    const char *argv[] = {DASHI_BINARY, "tail", "--bootstrap", boot, "--idle-ms", "3000", NULL};
-    cr_assert_eq(dashi_test_run(argv, out, path("tail.log")), 0, "dashi tail failed");
+    dashi_test_live_replay(in, out, dashi_test_live_redis_url(), "ref:", dashi_test_live_path("rejects.txt"));
 }
 
 /* Split the generated stream (in occurred_at order) into parts at the given fractions. */
@@ -157,34 +107,8 @@ static size_t split(const char *in, const char *const *outs, const double *upto,
 
 /* ---- Redis ---- */
 
-static int count_one(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
-    (void)key, (void)key_len, (void)val, (void)val_len;
-    (*(size_t *)opaque)++;
-    return 0;
-}
-
-static size_t count_keys_in(const char *store, const char *prefix) {
-    char err[512];
-    size_t n = 0;
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), store, err, sizeof(err));
-    cr_assert(st, "%s", err);
-    cr_assert_eq(st->ops->scan(st, prefix, strlen(prefix), count_one, &n, err, sizeof(err)), DASHI_OK, "%s", err);
-    dashi_state_destroy(st);
-    return n;
-}
-
 static size_t count_keys(const char *prefix) {
-    return count_keys_in("live:", prefix);
-}
-
-static size_t count_timers(const char *store) {
-    char err[512];
-    size_t n = 0;
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), store, err, sizeof(err));
-    cr_assert(st, "%s", err);
-    cr_assert_eq(st->ops->timers_count(st, &n, err, sizeof(err)), DASHI_OK, "%s", err);
-    dashi_state_destroy(st);
-    return n;
+    return dashi_test_live_count_keys("live:", prefix);
 }
 
 /* Wait until at least n events are applied (markers), at most ms. */
@@ -193,22 +117,9 @@ static size_t wait_applied(size_t n, int ms) {
     for (int waited = 0; waited < ms; waited += 200) {
         if ((have = count_keys("ev:")) >= n)
             break;
-        sleep_ms(200);
+        dashi_test_live_sleep_ms(200);
     }
     return have;
-}
-
-/* Wait until the log has the text, at most ms. */
-static bool wait_log(const char *log, const char *text, int ms) {
-    for (int waited = 0; waited < ms; waited += 200) {
-        char *t = dashi_test_slurp(log, NULL);
-        bool found = t && strstr(t, text);
-        free(t);
-        if (found)
-            return true;
-        sleep_ms(200);
-    }
-    return false;
 }
 
 /* "applied" of a member's summary line, or -1. */
@@ -393,51 +304,42 @@ static size_t count_paid_orders(const char *events) {
     return n;
 }
 
-static size_t count_lines(const char *file) {
-    char *buf = dashi_test_slurp(file, NULL);
-    size_t n = 0;
-    for (char *s = buf; s && *s; s++)
-        n += *s == '\n';
-    free(buf);
-    return n;
-}
-
 Test(rebalance, two_members_join_and_leave_mid_stream, .init = setup, .fini = teardown, .timeout = 400) {
-    const char *gen[] = {DASHI_BINARY, "gen", "--seed", "21", "--ambassadors", "200", "--customers", "2000",
-                         "--out", path("events.ndjson"), NULL};
-    cr_assert_eq(dashi_test_run(gen, NULL, path("gen.log")), 0, "dashi gen failed");
-    char p1[512], p2[512], p3[512]; /* path() has only a few buffers */
-    snprintf(p1, sizeof p1, "%s", path("p1.ndjson"));
-    snprintf(p2, sizeof p2, "%s", path("p2.ndjson"));
-    snprintf(p3, sizeof p3, "%s", path("p3.ndjson"));
+    dashi_test_live_gen("events.ndjson", "21", "200", "2000");
+    char p1[512], p2[512], p3[512]; /* dashi_test_live_path() has only a few buffers */
+    snprintf(p1, sizeof p1, "%s", dashi_test_live_path("p1.ndjson"));
+    snprintf(p2, sizeof p2, "%s", dashi_test_live_path("p2.ndjson"));
+    snprintf(p3, sizeof p3, "%s", dashi_test_live_path("p3.ndjson"));
     const char *parts[] = {p1, p2, p3};
     const double upto[] = {0.4, 0.7, 1.0};
-    size_t total = split(path("events.ndjson"), parts, upto, 3);
-    replay(path("events.ndjson"), path("expected.ndjson"));
-    size_t rejected = count_lines(path("rejects.txt"));
+    size_t total = split(dashi_test_live_path("events.ndjson"), parts, upto, 3);
+    replay(dashi_test_live_path("events.ndjson"), dashi_test_live_path("expected.ndjson"));
+    size_t rejected = dashi_test_live_count_lines(dashi_test_live_path("rejects.txt"));
     size_t accepted = total - rejected;
     cr_assert_gt(accepted, 5000, "the stream is too small to show anything (%zu events)", accepted);
 
     /* A alone on the first part */
-    publish(parts[0]);
-    pid_t a = start_member(path("a.log"), 0);
+    dashi_test_live_publish(parts[0], NULL);
+    pid_t a = start_member(dashi_test_live_path("a.log"), 0);
     size_t have = wait_applied((size_t)(0.3 * (double)total), 60000);
     cr_assert_geq(have, (size_t)(0.3 * (double)total), "member A applied only %zu events in 60 s (see %s)", have,
-                  path("a.log"));
+                  dashi_test_live_path("a.log"));
     /* B joins: the group rebalances, the range assignor splits the partitions */
-    pid_t b = start_member(path("b.log"), 0);
-    cr_assert(wait_log(path("b.log"), "pipeline: assigned", 30000), "member B got no partitions (see %s)", path("b.log"));
+    pid_t b = start_member(dashi_test_live_path("b.log"), 0);
+    cr_assert(dashi_test_live_wait_file(dashi_test_live_path("b.log"), "pipeline: assigned", 30000),
+              "member B got no partitions (see %s)", dashi_test_live_path("b.log"));
     /* both members apply the second part at once */
-    publish(parts[1]);
-    sleep_ms(1500);
+    dashi_test_live_publish(parts[1], NULL);
+    dashi_test_live_sleep_ms(1500);
     size_t before_leave = count_keys("ev:");
     /* A leaves gracefully (SIGTERM) and the last part arrives: B takes every partition */
     kill(a, SIGTERM);
-    publish(parts[2]);
+    dashi_test_live_publish(parts[2], NULL);
     int rc_a = dashi_test_wait(a), rc_b = dashi_test_wait(b);
-    cr_assert_eq(rc_a, 0, "member A exited %d (see %s)", rc_a, path("a.log"));
-    cr_assert_eq(rc_b, 0, "member B exited %d (see %s)", rc_b, path("b.log"));
-    char *alog = dashi_test_slurp(path("a.log"), NULL), *blog = dashi_test_slurp(path("b.log"), NULL);
+    cr_assert_eq(rc_a, 0, "member A exited %d (see %s)", rc_a, dashi_test_live_path("a.log"));
+    cr_assert_eq(rc_b, 0, "member B exited %d (see %s)", rc_b, dashi_test_live_path("b.log"));
+    char *alog = dashi_test_slurp(dashi_test_live_path("a.log"), NULL),
+         *blog = dashi_test_slurp(dashi_test_live_path("b.log"), NULL);
     cr_assert(alog && blog);
     size_t a_assigns = 0, b_assigns = 0;
     for (char *s = alog; (s = strstr(s, "pipeline: assigned")); s++)
@@ -449,14 +351,15 @@ Test(rebalance, two_members_join_and_leave_mid_stream, .init = setup, .fini = te
     cr_expect_geq(a_assigns, 2, "member A saw %zu assignment(s): no rebalance happened while it ran", a_assigns);
     cr_expect_geq(b_assigns, 1, "member B never took over every partition");
     /* stream time reaches the end: a last member, idle from the start, advances it (fires the timers left) */
-    pid_t c = start_member(path("c.log"), 1);
+    pid_t c = start_member(dashi_test_live_path("c.log"), 1);
     int rc_c = dashi_test_wait(c);
-    cr_assert_eq(rc_c, 0, "member C exited %d (see %s)", rc_c, path("c.log"));
+    cr_assert_eq(rc_c, 0, "member C exited %d (see %s)", rc_c, dashi_test_live_path("c.log"));
 
     /* 1. every input event applied exactly once */
     size_t markers = count_keys("ev:");
-    long long applied_a = applied_of(path("a.log")), applied_b = applied_of(path("b.log")),
-              applied_c = applied_of(path("c.log"));
+    long long applied_a = applied_of(dashi_test_live_path("a.log")),
+              applied_b = applied_of(dashi_test_live_path("b.log")),
+              applied_c = applied_of(dashi_test_live_path("c.log"));
     cr_expect_eq(markers, accepted, "%zu de-duplication markers for %zu events replay accepts", markers, accepted);
     cr_expect(applied_a > 0 && applied_b > 0, "both members must have applied events (A %lld, B %lld)", applied_a,
               applied_b);
@@ -464,13 +367,14 @@ Test(rebalance, two_members_join_and_leave_mid_stream, .init = setup, .fini = te
                  "members applied %lld + %lld + %lld events, %zu accepted", applied_a, applied_b, applied_c, accepted);
     cr_expect_gt(before_leave, (size_t)(0.3 * (double)total), "nothing was applied while both members ran");
     /* 4. every timer fired; the outbox is empty */
-    size_t live_timers = count_timers("live:"), ref_timers = count_timers("ref:");
+    size_t live_timers = dashi_test_live_count_timers("live:"), ref_timers = dashi_test_live_count_timers("ref:");
     cr_expect_eq(live_timers, ref_timers, "%zu timers left queued, replay leaves %zu", live_timers, ref_timers);
     cr_expect_eq(count_keys("ob:"), 0, "outbox entries left unacknowledged");
 
-    tail(path("live.ndjson"));
+    dashi_test_live_tail(dashi_test_live_path("live.ndjson"), NULL, "3000");
     size_t dups = 0, ref_dups = 0;
-    out_set live = read_outputs(path("live.ndjson"), &dups), ref = read_outputs(path("expected.ndjson"), &ref_dups);
+    out_set live = read_outputs(dashi_test_live_path("live.ndjson"), &dups),
+            ref = read_outputs(dashi_test_live_path("expected.ndjson"), &ref_dups);
     const char *example = NULL;
     cr_assert_eq(conflicting_keys(&ref, NULL), 0, "the identity used here is not unique in replay's outputs");
     /* 2. no output identity with two contents */
@@ -482,7 +386,7 @@ Test(rebalance, two_members_join_and_leave_mid_stream, .init = setup, .fini = te
     const char *bad = NULL;
     terminal_outcomes(&live, &orders, &one, &bad);
     terminal_outcomes(&ref, &ref_orders, &ref_one, NULL);
-    size_t paid = count_paid_orders(path("events.ndjson"));
+    size_t paid = count_paid_orders(dashi_test_live_path("events.ndjson"));
     cr_expect_eq(ref_one, paid, "replay: %zu of %zu paid orders have one terminal outcome", ref_one, paid);
     cr_expect_eq(orders, paid, "live: %zu orders have commission events, %zu were paid", orders, paid);
     cr_expect_eq(one, paid, "live: %zu of %zu paid orders have exactly one terminal outcome (first bad: %s)", one,

@@ -26,8 +26,8 @@
 #include "consumers/config.h"
 #include "consumers/registry.h"
 #include "core/event.h"
+#include "tests/support/live.h"
 #include "tests/support/proc.h"
-#include "tests/support/redis_server.h"
 #include "tests/support/registry_server.h"
 
 #define SAMPLES DASHI_SOURCE_DIR "/tests/data/events/all-types.ndjson"
@@ -652,42 +652,16 @@ Test(registry, credentials_in_the_url_are_masked, .init = start_registry) {
 
 /* ---- the product: publish → run → tail, all with the registry ---- */
 
-#define UNTIL "2022-08-31T00:00:00+08:00"
-
-static dashi_test_redis *redis;
-static pid_t dc = -1;
-static char dir[256], boot[256];
+#define UNTIL DASHI_TEST_LIVE_UNTIL
 
 static void live_setup(void) {
-    char err[512];
     start_registry();
-    redis = dashi_test_redis_start(err, sizeof(err));
-    cr_assert(redis, "redis-server: %s", err);
-    cr_assert(dashi_test_tmpdir(dir, sizeof(dir)), "mkdtemp");
-    dc = dashi_test_devcluster(DASHI_BINARY, dir, 4, boot, sizeof(boot));
-    cr_assert(dc > 0, "dashi devcluster did not start (see %s/devcluster.log)", dir);
+    dashi_test_live_setup(4, NULL);
 }
 
 static void live_teardown(void) {
-    char cmd[300];
-    dashi_test_kill(dc, SIGTERM);
-    dashi_test_redis_stop(redis);
+    dashi_test_live_teardown();
     stop_registry();
-    if (getenv("DASHI_TEST_KEEP")) {
-        fprintf(stderr, "kept %s\n", dir);
-        return;
-    }
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
-}
-
-static const char *path(const char *name) {
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
-    return buf[k];
 }
 
 /* The sorted distinct lines of file, as one string (malloc'ed). */
@@ -711,18 +685,21 @@ static size_t count_lines(const char *s) {
 Test(registry_live, publish_run_tail_with_the_registry_equal_replay, .init = live_setup, .fini = live_teardown,
      .timeout = 300) {
     const char *url = dashi_test_registry_url(srv);
-    char redis_set[512], rules_set[512], reg_set[128];
-    snprintf(redis_set, sizeof(redis_set), "redis.url=%s", dashi_test_redis_url(redis));
-    snprintf(rules_set, sizeof(rules_set), "rules.file=%s/config/rules.json", DASHI_SOURCE_DIR);
+    char reg_set[128];
     snprintf(reg_set, sizeof(reg_set), "schema_registry.url=%s", url);
 
-    const char *gen[] = {DASHI_BINARY, "gen", "--seed", "21", "--ambassadors", "30", "--customers", "300", "--out",
-                         path("events.ndjson"), NULL};
-    cr_assert_eq(dashi_test_run(gen, NULL, path("gen.log")), 0, "dashi gen failed");
-    const char *pub[] = {DASHI_BINARY, "publish", "--bootstrap", boot, "--schema-registry", url, "--in",
-                         path("events.ndjson"), NULL};
-    cr_assert_eq(dashi_test_run(pub, NULL, path("publish.log")), 0, "dashi publish failed (see %s)",
-                 path("publish.log"));
+    dashi_test_live_gen("events.ndjson", "21", "30", "300");
+    const char *pub[] = {DASHI_BINARY,
+                         "publish",
+                         "--bootstrap",
+                         dashi_test_live_boot(),
+                         "--schema-registry",
+                         url,
+                         "--in",
+                         dashi_test_live_path("events.ndjson"),
+                         NULL};
+    cr_assert_eq(dashi_test_run(pub, NULL, dashi_test_live_path("publish.log")), 0, "dashi publish failed (see %s)",
+                 dashi_test_live_path("publish.log"));
     /* publish registered the input schemas: one subject per single-type topic, TOPIC-Type on shared ones */
     cr_expect_geq(dashi_test_registry_subject_id(srv, "registration-value"), 1001);
     cr_expect_geq(dashi_test_registry_subject_id(srv, "order-dashi.v1.OrderPaid"), 1001);
@@ -731,22 +708,22 @@ Test(registry_live, publish_run_tail_with_the_registry_equal_replay, .init = liv
     cr_expect_geq(input_subjects, 5, "the generated stream has at least five input types");
 
     /* a record whose id the registry does not know: 99999 = 00 01 86 9f */
-    FILE *f = fopen(path("unknown-id.bin"), "w");
+    FILE *f = fopen(dashi_test_live_path("unknown-id.bin"), "w");
     cr_assert(f);
     fwrite("\x00\x00\x01\x86\x9f\x02\x04xy", 1, 9, f);
     fputc('\n', f);
     fclose(f);
-    const char *raw[] = {DASHI_BINARY, "publish", "--bootstrap", boot, "--in", path("unknown-id.bin"), "--raw-topic",
-                         "order", NULL};
-    cr_assert_eq(dashi_test_run(raw, NULL, path("publish-raw.log")), 0, "raw publish failed");
+    const char *raw[] = {DASHI_BINARY,           "publish", "--bootstrap",
+                         dashi_test_live_boot(), "--in",    dashi_test_live_path("unknown-id.bin"),
+                         "--raw-topic",          "order",   NULL};
+    cr_assert_eq(dashi_test_run(raw, NULL, dashi_test_live_path("publish-raw.log")), 0, "raw publish failed");
 
     /* a run that meets a registry failing every lookup waits, dead-letters nothing, and
      * when stopped exits with the registry's error, having applied nothing */
     dashi_test_registry_fail_gets(srv, 1 << 30, 503);
-    const char *run[] = {DASHI_BINARY, "run", "--bootstrap", boot, "--set", redis_set, "--set", "group.id=g-registry",
-                         "--set", "redis.prefix=live:", "--set", rules_set, "--set", "hmac.key=dev", "--set",
-                         "merge.wait_ms=100", "--set", reg_set, "--exit-idle", "2500", "--clock-until", UNTIL, NULL};
-    pid_t pid = dashi_test_spawn(run, NULL, path("run-outage.log"));
+    const char *run[] = {"--set", "merge.wait_ms=100", "--set", reg_set, "--exit-idle", "2500", "--clock-until", UNTIL,
+                         NULL};
+    pid_t pid = dashi_test_live_spawn_run("g-registry", "live:", dashi_test_live_path("run-outage.log"), run);
     cr_assert(pid > 0);
     for (int i = 0; i < 300 && dashi_test_registry_count_status(srv, "GET /schemas/ids/", 503) < 3; i++) {
         struct timespec ts = {0, 100 * 1000000L};
@@ -755,7 +732,7 @@ Test(registry_live, publish_run_tail_with_the_registry_equal_replay, .init = liv
     cr_expect_geq(dashi_test_registry_count_status(srv, "GET /schemas/ids/", 503), 3, "the run never looked an id up");
     kill(pid, SIGTERM);
     int rc = dashi_test_wait(pid);
-    char *outage = dashi_test_slurp(path("run-outage.log"), NULL);
+    char *outage = dashi_test_slurp(dashi_test_live_path("run-outage.log"), NULL);
     cr_expect_eq(rc, 1, "stopped while the registry failed: exit 1 (%d)", rc);
     cr_expect(outage && strstr(outage, "HTTP 503") && !strstr(outage, "dead letter"), "%.1500s", outage ? outage : "");
     cr_expect(outage && strstr(outage, "dashi run: schema registry GET"), "the exit names the registry:\n%.1500s",
@@ -767,8 +744,9 @@ Test(registry_live, publish_run_tail_with_the_registry_equal_replay, .init = liv
     /* the next run (same state; another group, not to wait out the first member's session on the mock)
      * meets five failed lookups: retried, never dead-lettered */
     dashi_test_registry_fail_gets(srv, 5, 503);
-    run[7] = "group.id=g-registry-2";
-    cr_assert_eq(dashi_test_run(run, NULL, path("run.log")), 0, "dashi run failed (see %s)", path("run.log"));
+    cr_assert_eq(
+        dashi_test_wait(dashi_test_live_spawn_run("g-registry-2", "live:", dashi_test_live_path("run.log"), run)), 0,
+        "dashi run failed (see %s)", dashi_test_live_path("run.log"));
     /* the run fetched each input id once (plus the unknown one) and registered the five outputs */
     unsigned gets = dashi_test_registry_count_status(srv, "GET /schemas/ids/", 200);
     cr_expect_eq(dashi_test_registry_count_status(srv, "GET /schemas/ids/", 503) - failed_before, 5);
@@ -776,20 +754,31 @@ Test(registry_live, publish_run_tail_with_the_registry_equal_replay, .init = liv
     cr_expect_geq(gets, 2);
     cr_expect_eq(dashi_test_registry_count_status(srv, "GET /schemas/ids/99999", 404), 1);
     cr_expect_geq(dashi_test_registry_subject_id(srv, "commission-value"), 1001);
-    char *runlog = dashi_test_slurp(path("run.log"), NULL);
+    char *runlog = dashi_test_slurp(dashi_test_live_path("run.log"), NULL);
     cr_expect(runlog && strstr(runlog, "retrying") && strstr(runlog, "HTTP 503"), "no retry logged:\n%.1000s",
               runlog ? runlog : "");
     free(runlog);
 
-    const char *tail[] = {DASHI_BINARY, "tail", "--bootstrap", boot, "--schema-registry", url, "--idle-ms", "3000",
-                          NULL};
-    cr_assert_eq(dashi_test_run(tail, path("live.ndjson"), path("tail.log")), 0, "dashi tail failed");
-    const char *replay[] = {DASHI_BINARY, "replay", "--in", path("events.ndjson"), "--out", path("expected.ndjson"),
-                            "--until", UNTIL, "--quiet", "--rejects", path("rejects.txt"), NULL};
-    cr_assert_eq(dashi_test_run(replay, NULL, path("replay.log")), 0, "dashi replay failed");
+    const char *tail[] = {DASHI_BINARY, "tail", "--bootstrap", dashi_test_live_boot(), "--schema-registry", url,
+                          "--idle-ms",  "3000", NULL};
+    cr_assert_eq(dashi_test_run(tail, dashi_test_live_path("live.ndjson"), dashi_test_live_path("tail.log")), 0,
+                 "dashi tail failed");
+    const char *replay[] = {DASHI_BINARY,
+                            "replay",
+                            "--in",
+                            dashi_test_live_path("events.ndjson"),
+                            "--out",
+                            dashi_test_live_path("expected.ndjson"),
+                            "--until",
+                            UNTIL,
+                            "--quiet",
+                            "--rejects",
+                            dashi_test_live_path("rejects.txt"),
+                            NULL};
+    cr_assert_eq(dashi_test_run(replay, NULL, dashi_test_live_path("replay.log")), 0, "dashi replay failed");
 
     /* the dead letter names the id */
-    char *live = dashi_test_slurp(path("live.ndjson"), NULL);
+    char *live = dashi_test_slurp(dashi_test_live_path("live.ndjson"), NULL);
     cr_assert(live);
     size_t dead = 0;
     const char *first_dead = strstr(live, "{\"type\":\"DeadLetter\",\"headers\"");
@@ -799,21 +788,22 @@ Test(registry_live, publish_run_tail_with_the_registry_equal_replay, .init = liv
     cr_expect(strstr(live, "unknown schema id 99999"), "the reason names the id");
     free(live);
     char cmd[1200];
-    snprintf(cmd, sizeof(cmd), "grep -v '\"type\":\"DeadLetter\"' '%s' > '%s'", path("live.ndjson"),
-             path("live-good.ndjson"));
+    snprintf(cmd, sizeof(cmd), "grep -v '\"type\":\"DeadLetter\"' '%s' > '%s'", dashi_test_live_path("live.ndjson"),
+             dashi_test_live_path("live-good.ndjson"));
     cr_assert_eq(system(cmd), 0);
-    char *want = sorted_set(path("expected.ndjson")), *got = sorted_set(path("live-good.ndjson"));
+    char *want = sorted_set(dashi_test_live_path("expected.ndjson")),
+         *got = sorted_set(dashi_test_live_path("live-good.ndjson"));
     cr_expect_gt(count_lines(want), 100, "the reference has only %zu outputs", count_lines(want));
     cr_expect(strcmp(want, got) == 0, "live outputs (%zu distinct) differ from replay (%zu distinct); see %s",
-              count_lines(got), count_lines(want), dir);
+              count_lines(got), count_lines(want), dashi_test_live_dir());
     free(want);
     free(got);
 
     /* the outputs really carry the registry's ids: without it they cannot be read */
-    const char *plain[] = {DASHI_BINARY, "tail", "--bootstrap", boot, "--topic", "commission", "--idle-ms", "2000",
-                           NULL};
-    cr_assert_eq(dashi_test_run(plain, path("plain.ndjson"), path("plain.log")), 0);
-    char *log = dashi_test_slurp(path("plain.log"), NULL);
+    const char *plain[] = {DASHI_BINARY, "tail", "--bootstrap", dashi_test_live_boot(), "--topic", "commission",
+                           "--idle-ms",  "2000", NULL};
+    cr_assert_eq(dashi_test_run(plain, dashi_test_live_path("plain.ndjson"), dashi_test_live_path("plain.log")), 0);
+    char *log = dashi_test_slurp(dashi_test_live_path("plain.log"), NULL);
     cr_expect(log && strstr(log, "unknown schema id 10"), "a tail without the registry should not know the ids:\n%.500s",
               log ? log : "");
     free(log);

@@ -17,7 +17,10 @@
  * Arrival order: a backlog published topic by topic in reverse, or in a random
  * interleaving of the topics (each topic in time order, as one producer per topic
  * would send it), gives exactly replay's outputs and state — one member's merge
- * waits for every partition that is not at its end.
+ * waits for every partition that is not at its end. Live, registrations published
+ * a second after the rest, to a member already caught up, are still applied before
+ * their customers' orders: a partition at its end is waited for merge.wait_ms after
+ * the waiting record arrived.
  *
  * Each restart after a kill joins a fresh consumer group: on the mock, a member
  * killed with SIGKILL keeps its partitions until its session times out (45 s by
@@ -657,6 +660,43 @@ Test(faults, backlog_published_in_a_random_interleaving, .init = setup, .fini = 
     cr_expect(moved > n / 2, "the interleaving is too close to time order to show anything");
     dashi_test_live_publish(dashi_test_live_path("interleaved.ndjson"), NULL);
     run_to_end("g-interleave");
+    cr_expect_eq(progress(), (long long)n);
+    check_against_replay(n, false);
+}
+
+Test(faults, live_arrival_late_within_the_lateness_bound, .init = setup, .fini = teardown, .timeout = 300) {
+    size_t n = gen("43", "30", "600");
+    by_topic bt;
+    split_by_topic(&bt);
+    /* everything but the registrations, then the registrations about a second later:
+     * while `dashi run` is already live and has been caught up for longer than the
+     * lateness bound, so the registration partition has been quiet at its end for
+     * long. With merge.wait_ms=6000 every order must still wait for its customer's
+     * registration (a late arrival within the bound) */
+    FILE *rest = fopen(dashi_test_live_path("rest.ndjson"), "w"), *regs = fopen(dashi_test_live_path("regs.ndjson"), "w");
+    cr_assert(rest && regs);
+    for (size_t t = 0; t < N_INPUT_TOPICS; t++)
+        for (size_t i = 0; i < bt.n[t]; i++)
+            fprintf(t == 0 ? regs : rest, "%s\n", bt.v[t][i]);
+    fclose(rest);
+    fclose(regs);
+    cr_assert(bt.n[0] > 0 && bt.n[4] > 0, "the stream has registrations and orders");
+    free_by_topic(&bt);
+    /* stream time follows the clock only after 25 s idle: long after the late arrivals */
+    const char *args[] = {"--set", "merge.wait_ms=6000", "--set", "idle.advance_ms=25000", "--exit-idle", "27000",
+                          "--clock-until", UNTIL, "--verbose", NULL};
+    pid_t run = dashi_test_live_spawn_run("g-late", "live:", dashi_test_live_path("run.log"), args);
+    cr_assert(dashi_test_live_wait_file(dashi_test_live_path("run.log"), "pipeline: assigned", 60000),
+              "dashi run got no partitions (see %s)", dashi_test_live_path("run.log"));
+    dashi_test_live_sleep_ms(8000); /* every partition at its end for longer than merge.wait_ms */
+    long long t0 = mono_ms();
+    dashi_test_live_publish(dashi_test_live_path("rest.ndjson"), NULL);
+    dashi_test_live_sleep_ms(1000);
+    dashi_test_live_publish(dashi_test_live_path("regs.ndjson"), NULL);
+    long long late = mono_ms() - t0;
+    fprintf(stderr, "live late arrival: the registrations were published %lld ms after the first order\n", late);
+    cr_assert_lt(late, 5000, "the registrations came later than the lateness bound: the test shows nothing");
+    cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", dashi_test_live_path("run.log"));
     cr_expect_eq(progress(), (long long)n);
     check_against_replay(n, false);
 }

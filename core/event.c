@@ -1597,20 +1597,16 @@ static void tb_put(text_buf *b, const char *s, size_t n) {
     b->p[b->len] = '\0';
 }
 
-static void tb_string(text_buf *b, const char *s) {
+size_t dashi_json_quote(char *dst, const char *s, size_t n, int *bad_utf8) {
     static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
     int utf8_checked = 0;
-    char *p;
-    if (!tb_room(b, n * 6 + 2)) /* every byte escaped as \u00XX at worst */
-        return;
-    p = b->p + b->len;
+    char *p = dst;
     *p++ = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
             if (c >= 0x80 && !utf8_checked) { /* the rest of s, once: bytes before i are ASCII */
-                b->failed |= !dashi_utf8_valid(s + i, n - i);
+                *bad_utf8 |= !dashi_utf8_valid(s + i, n - i);
                 utf8_checked = 1;
             }
             *p++ = (char)c;
@@ -1634,7 +1630,16 @@ static void tb_string(text_buf *b, const char *s) {
     }
     *p++ = '"';
     *p = '\0';
-    b->len = (size_t)(p - b->p);
+    return (size_t)(p - dst);
+}
+
+static void tb_string(text_buf *b, const char *s) {
+    size_t n = strlen(s);
+    int bad = 0;
+    if (!tb_room(b, DASHI_JSON_QUOTE_ROOM(n)))
+        return;
+    b->len += dashi_json_quote(b->p + b->len, s, n, &bad);
+    b->failed |= bad;
 }
 
 static void tb_int(text_buf *b, int64_t v) {

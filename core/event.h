@@ -308,6 +308,14 @@ json_t *dashi_event_to_json(const dashi_event *ev);
 /* Compact one-line JSON text of ev (malloc'ed, caller frees); NULL on out of memory. */
 char *dashi_event_dump(const dashi_event *ev);
 
+/* The JSON string literal of s[0..n) (quotes included, control characters, '"' and
+ * '\\' escaped, other bytes as they are) written to dst, which must have room for
+ * DASHI_JSON_QUOTE_ROOM(n) bytes (borrows both); NUL-terminated. Returns the length
+ * written, without the NUL. Sets *bad_utf8 when s is not valid UTF-8. The one string
+ * writer of the hand-written JSON of events and of the view. */
+#define DASHI_JSON_QUOTE_ROOM(n) ((n) * 6 + 3)
+size_t dashi_json_quote(char *dst, const char *s, size_t n, int *bad_utf8);
+
 /* ---- helpers for building outputs ---- */
 char *dashi_strdup(const char *s);                    /* NULL-safe strdup; aborts on OOM */
 /* Append a copy of s to a char** array (*arr, *n); returns 0, or -1 on OOM. */

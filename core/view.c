@@ -33,6 +33,7 @@
  * of a record that is absent.
  */
 #include "core/view.h"
+#include "core/event.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -492,44 +493,11 @@ static void out_put(out_buf *b, const char *s, size_t n) {
 }
 
 static void out_string(out_buf *b, const char *s, size_t n) {
-    static const char hex[] = "0123456789ABCDEF";
-    bool utf8_checked = false;
-    char *p;
-    if (!out_room(b, n * 6 + 2)) /* every byte escaped as \u00XX at worst */
+    int bad = 0;
+    if (!out_room(b, DASHI_JSON_QUOTE_ROOM(n)))
         return;
-    p = b->p + b->len;
-    *p++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            if (c >= 0x80 && !utf8_checked) { /* jansson's own UTF-8 check, once per string */
-                json_t *check = json_stringn(s, n);
-                b->failed |= !check;
-                json_decref(check);
-                utf8_checked = true;
-            }
-            *p++ = (char)c;
-            continue;
-        }
-        *p++ = '\\';
-        switch (c) {
-        case '"': *p++ = '"'; break;
-        case '\\': *p++ = '\\'; break;
-        case '\b': *p++ = 'b'; break;
-        case '\f': *p++ = 'f'; break;
-        case '\n': *p++ = 'n'; break;
-        case '\r': *p++ = 'r'; break;
-        case '\t': *p++ = 't'; break;
-        default:
-            memcpy(p, "u00", 3);
-            p[3] = hex[c >> 4];
-            p[4] = hex[c & 15];
-            p += 5;
-        }
-    }
-    *p++ = '"';
-    *p = '\0';
-    b->len = (size_t)(p - b->p);
+    b->len += dashi_json_quote(b->p + b->len, s, n, &bad);
+    b->failed |= bad;
 }
 
 static void out_int(out_buf *b, json_int_t v) {

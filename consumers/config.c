@@ -70,6 +70,11 @@ static const dashi_cfg_row rows[] = {
     ROW_I("poll.ms", "100", 1, 60000, poll_ms, "longest wait in one consumer poll"),
     ROW_I("merge.wait_ms", "200", 0, 600000, merge_wait_ms,
           "how long a partition task waits for a lagging topic before applying the earliest event it has"),
+    ROW_B("merge.group", "true", merge_group,
+          "merge across members too: each member publishes its partitions' earliest queued event time in Redis "
+          "and applies an event only when no other member's partition can bring an earlier one (replay's order "
+          "with several members); false = each member orders only its own partitions (faster, order across "
+          "members not replay's)"),
     ROW_I("idle.advance_ms", "1000", 0, 86400000, idle_advance_ms,
           "when input is idle this long, stream time follows the wall clock so timers fire (0 = never)"),
     ROW_I("shutdown.deadline_ms", "10000", 100, 600000, shutdown_deadline_ms,

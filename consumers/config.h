@@ -49,6 +49,7 @@ typedef struct dashi_config {
     int64_t input_max_future_ms;         /* inputs further ahead of the wall clock are dead letters */
     int64_t redis_wait_ms;
     bool transactions;
+    bool merge_group;                    /* order across members through Redis (pipeline.c "group merge") */
     dashi_kv *kafka; size_t n_kafka;     /* kafka.* properties without the prefix, in file order */
 } dashi_config;
 

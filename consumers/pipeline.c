@@ -51,10 +51,15 @@
  * timer check (engine) makes a timer fire once, and the engine's guard makes a
  * step check that the records it writes (an ambassador's, an identity's) still
  * hold what it read, running it again otherwise — so no member's update of a
- * shared record is lost; each event applies once, in some serial order. That
- * order is each member's own for its partitions, not replay's global one:
- * outputs that depend on other partitions' customers may differ from replay
- * (tests/test_rebalance.c measures how many).
+ * shared record is lost; each event applies once. With merge.group (the
+ * default) the members also apply in replay's order: each publishes in Redis
+ * the earliest event it may still apply per partition, and waits for the others
+ * (see "the group merge" below; tests/test_rebalance.c asserts equality with
+ * replay). Its price: where events of different members' partitions interleave
+ * in time, the members take turns, a few Redis round trips per turn.
+ *
+ * Stopping (SIGTERM/SIGINT) applies what the merge allows and leaves the rest
+ * queued unapplied: the next owner reads it again from the stored progress.
  *
  * Bad input (undecodable, failing validation, refused by the rules) goes to the
  * dead-letter topic with its original bytes and headers naming source topic,
@@ -123,7 +128,18 @@ typedef struct task {
     queue q[MAX_TOPICS];
     bool eof[MAX_TOPICS];
     int64_t eof_since[MAX_TOPICS]; /* monotonic ms when the partition was last seen at its end */
+    int64_t eof_wall[MAX_TOPICS];  /* the same instant in wall-clock ms, for other members */
 } task;
+
+/* What another member published about a partition it owns (the group merge). */
+typedef struct remote {
+    bool known;          /* a summary of the partition's current epoch was read */
+    char state;          /* 'B' busy or unowned, 'Q' records queued, 'I' idle at its end */
+    int64_t written;     /* wall ms when it was published */
+    int64_t eof_wall;    /* wall ms its latest empty topic reached its end; 0: none */
+    dashi_time low_t;    /* 'Q': earliest queued record's (occurred_at, event_id) */
+    char low_id[DASHI_MAX_ID_LEN + 1];
+} remote;
 
 typedef struct out_entry {
     char *okey;          /* outbox key (owned) */
@@ -165,6 +181,12 @@ typedef struct pipeline {
     uint64_t txn_seq;         /* number of the open (or last) transaction; tags each produced record */
     dashi_writeset txn_acks;  /* outbox deletes of records delivered in the open transaction */
     rd_kafka_topic_partition_list_t *txn_offsets; /* next offsets of what the open transaction consumed */
+    /* the group merge (merge.group): partitions owned by other members */
+    int n_parts;              /* partitions of the input topics (most of any topic), from metadata */
+    remote rem[MAX_PARTS];    /* read once per loop turn */
+    char said[MAX_PARTS][DASHI_MAX_ID_LEN + 96]; /* summary last published per owned partition */
+    int64_t said_at;          /* wall ms of the last publication */
+    bool remote_wait;         /* the last drain waits for another member */
     dashi_err fatal;
     char fatal_msg[512];
 } pipeline;
@@ -658,6 +680,245 @@ static int topic_index(const pipeline *p, const char *name) {
     return -1;
 }
 
+static int rec_cmp(const in_rec *a, const in_rec *b) {
+    dashi_time ta = dashi_event_time(&a->ev), tb = dashi_event_time(&b->ev);
+    if (ta != tb)
+        return ta < tb ? -1 : 1;
+    return strcmp(dashi_event_id(&a->ev), dashi_event_id(&b->ev));
+}
+
+/* ---- the group merge: ordering across members ---- */
+
+/* Members of one group each merge only their own partitions; events of
+ * different partitions meet in shared records (an ambassador's counters, the
+ * identity graph, a campaign) and in the global timers, so for replay's order
+ * across members each member tells the others, through Redis, what it may still
+ * apply. Per owned partition p it publishes "wm:<p>" =
+ *     epoch|written|state|eof|low_t|low_id
+ * state B: some topic's queue is empty while the partition is not at its end (or
+ * it is no longer owned: records may come that are earlier than anything known);
+ * Q: records are queued, the earliest of all queued being (low_t, low_id); I: none
+ * queued, every topic at its end. eof is the (wall) instant its latest empty
+ * topic reached its end, written the instant of publication. A member applies
+ * its earliest record c only when every partition it does not own has a summary
+ * of that partition's current epoch ("ep:<p>") that is not B, whose earliest
+ * queued record (if Q) is later than c, and — when some topic of it is empty at
+ * its end, which may still bring a late record — that was written at least
+ * merge.wait_ms after c arrived and after that topic's end: the lateness bound of
+ * one member's merge, carried over. The earliest queued record is a lower bound
+ * of what its owner applies next (queues are FIFO; an empty queue is B or waited
+ * for by the lateness rule), so two members never apply overlapping ranges of
+ * event times, and the group applies in replay's (occurred_at, event_id) order;
+ * timers fire in that order too, since a step fires the timers due before its
+ * event and stream time follows the clock only when every partition is idle.
+ * Each member publishes every loop turn its summaries change and every
+ * GM_BEAT_MS at least; polls are capped at GM_BEAT_MS so a waiting member sees
+ * fresh summaries. A member that vanishes (kill -9) leaves summaries that stop
+ * changing: the others wait for the new owner, at most the merge's hard cap. */
+
+#define GM_BEAT_MS 50
+
+/* Is there another member's partition to wait for? */
+static bool group_active(const pipeline *p) {
+    if (!p->cfg->merge_group)
+        return false;
+    for (int part = 0; part < p->n_parts; part++)
+        if (!p->tasks[part].assigned)
+            return true;
+    return false;
+}
+
+/* The partitions of the input topics, from the brokers' metadata (co-partitioned
+ * topics: the most of any). Falls back to the assignment when metadata fails. */
+static void group_partitions(pipeline *p, const rd_kafka_topic_partition_list_t *parts) {
+    const struct rd_kafka_metadata *md = NULL;
+    int n = 0;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(p->consumer, 1, NULL, &md, 5000);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < md->topic_cnt; i++)
+            if (topic_index(p, md->topics[i].topic) >= 0 && md->topics[i].partition_cnt > n)
+                n = md->topics[i].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    } else {
+        dashi_log(DASHI_LOG_WARN, "pipeline", "merge.group: no metadata (%s); ordering across members uses the "
+                  "assignment only", rd_kafka_err2str(err));
+    }
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].partition >= n)
+            n = parts->elems[i].partition + 1;
+    p->n_parts = n < MAX_PARTS ? n : MAX_PARTS;
+}
+
+/* The summary of owned partition part, without epoch and time. */
+static void group_summary(const pipeline *p, int part, char *out, size_t size) {
+    const task *t = &p->tasks[part];
+    const in_rec *low = NULL;
+    int64_t eof = 0;
+    bool busy = false;
+    for (size_t ti = 0; ti < p->n_topics; ti++) {
+        const queue *q = &t->q[ti];
+        if (q->n == 0) {
+            if (!t->eof[ti])
+                busy = true;
+            else if (t->eof_wall[ti] > eof)
+                eof = t->eof_wall[ti];
+        }
+        for (size_t i = 0; i < q->n; i++)
+            if (!low || rec_cmp(&q->v[q->head + i], low) < 0)
+                low = &q->v[q->head + i];
+    }
+    snprintf(out, size, "%c|%" PRId64 "|%" PRId64 "|%s", busy ? 'B' : low ? 'Q' : 'I', eof,
+             low && !busy ? (int64_t)dashi_event_time(&low->ev) : 0, low && !busy ? dashi_event_id(&low->ev) : "");
+}
+
+/* Write summaries: of every owned partition (busy: of the partitions in
+ * revoked, as B). One write set per partition, each fenced by the partition's
+ * epoch; a failure is left for the next turn (the others wait meanwhile). */
+static void group_publish(pipeline *p, const rd_kafka_topic_partition_list_t *revoked) {
+    if (!p->cfg->merge_group || p->n_parts == 0)
+        return;
+    int64_t now = wall_ms();
+    char text[MAX_PARTS][sizeof(p->said[0])];
+    bool pick[MAX_PARTS] = {false}, changed = false;
+    size_t n = 0;
+    if (revoked) {
+        for (int i = 0; i < revoked->cnt; i++) {
+            int32_t part = revoked->elems[i].partition;
+            if (part >= 0 && part < MAX_PARTS && p->tasks[part].epoch[0] && !pick[part]) {
+                pick[part] = true;
+                snprintf(text[part], sizeof(text[part]), "B|0|0|");
+                n++;
+            }
+        }
+    } else {
+        int owned = 0;
+        for (int part = 0; part < p->n_parts; part++) {
+            if (!p->tasks[part].assigned)
+                continue;
+            owned++;
+            group_summary(p, part, text[part], sizeof(text[part]));
+            if (strcmp(text[part], p->said[part]) != 0)
+                changed = true;
+        }
+        /* once after an assignment (said_at 0), then on change or every GM_BEAT_MS; not
+         * while alone with every partition: nobody reads them (a joining member is
+         * assigned after our revoke, which publishes, and our next assignment again) */
+        if (owned == 0 || (p->said_at != 0 && (owned == p->n_parts || (!changed && now - p->said_at < GM_BEAT_MS))))
+            return;
+        for (int part = 0; part < p->n_parts; part++)
+            if (p->tasks[part].assigned) {
+                pick[part] = true;
+                n++;
+            }
+    }
+    dashi_writeset *ws = calloc(n ? n : 1, sizeof(*ws));
+    const dashi_writeset **sets = calloc(n ? n : 1, sizeof(*sets));
+    dashi_err *results = calloc(n ? n : 1, sizeof(*results));
+    size_t k = 0;
+    if (!ws || !sets || !results)
+        goto out;
+    for (int part = 0; part < MAX_PARTS && k < n; part++) {
+        if (!pick[part])
+            continue;
+        char ekey[32], wkey[32], val[sizeof(p->said[0]) + 64];
+        snprintf(ekey, sizeof(ekey), "ep:%d", part);
+        snprintf(wkey, sizeof(wkey), "wm:%d", part);
+        int len = snprintf(val, sizeof(val), "%s|%" PRId64 "|%s", p->tasks[part].epoch, now, text[part]);
+        dashi_writeset_init(&ws[k]);
+        dashi_writeset_add(&ws[k], DASHI_WS_CHECK_EQ, ekey, strlen(ekey), p->tasks[part].epoch,
+                           strlen(p->tasks[part].epoch), 0);
+        dashi_writeset_add(&ws[k], DASHI_WS_PUT, wkey, strlen(wkey), val, (size_t)len, 0);
+        sets[k] = &ws[k];
+        k++;
+    }
+    char errstr[256];
+    if (p->st->ops->apply(p->st, k, sets, results, errstr, sizeof(errstr)) == DASHI_OK) {
+        p->said_at = now;
+        for (int part = 0; part < MAX_PARTS; part++)
+            if (pick[part])
+                memcpy(p->said[part], revoked ? "" : text[part], revoked ? 1 : sizeof(p->said[part]));
+    }
+out:
+    for (size_t i = 0; i < k; i++)
+        dashi_writeset_clear(&ws[i]);
+    free(ws);
+    free(sets);
+    free(results);
+}
+
+/* Read the summaries of the partitions this member does not own, in one round
+ * trip; on failure every one counts as unknown (wait). */
+static void group_read(pipeline *p) {
+    dashi_bytes keys[2 * MAX_PARTS], vals[2 * MAX_PARTS];
+    char names[2 * MAX_PARTS][16];
+    int which[MAX_PARTS];
+    size_t n = 0;
+    for (int part = 0; part < p->n_parts; part++) {
+        p->rem[part].known = false;
+        if (p->tasks[part].assigned)
+            continue;
+        snprintf(names[2 * n], sizeof(names[0]), "wm:%d", part);
+        snprintf(names[2 * n + 1], sizeof(names[0]), "ep:%d", part);
+        keys[2 * n] = (dashi_bytes){names[2 * n], strlen(names[2 * n])};
+        keys[2 * n + 1] = (dashi_bytes){names[2 * n + 1], strlen(names[2 * n + 1])};
+        which[n++] = part;
+    }
+    memset(vals, 0, sizeof(vals));
+    char errstr[256];
+    if (n == 0 || p->st->ops->mget(p->st, 2 * n, keys, vals, errstr, sizeof(errstr)) != DASHI_OK)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        remote *r = &p->rem[which[i]];
+        const char *w = vals[2 * i].data, *ep = vals[2 * i + 1].data;
+        char epoch[32];
+        long long written = 0, eof = 0, low_t = 0;
+        char state = 0;
+        int used = 0;
+        if (w && ep && sscanf(w, "%31[^|]|%lld|%c|%lld|%lld|%n", epoch, &written, &state, &eof, &low_t, &used) == 5 &&
+            used > 0 && strcmp(epoch, ep) == 0 && strlen(w + used) <= DASHI_MAX_ID_LEN) {
+            r->known = true;
+            r->state = state;
+            r->written = written;
+            r->eof_wall = eof;
+            r->low_t = low_t;
+            snprintf(r->low_id, sizeof(r->low_id), "%s", w + used);
+        }
+        free(vals[2 * i].data);
+        free(vals[2 * i + 1].data);
+    }
+}
+
+/* May candidate c (arrived at local monotonic ms) be applied as far as the other
+ * members' partitions go? */
+static bool group_allows(const pipeline *p, const in_rec *c, int64_t now_mono) {
+    int64_t arrived = wall_ms() - (now_mono - c->arrived_ms);
+    dashi_time ct = dashi_event_time(&c->ev);
+    for (int part = 0; part < p->n_parts; part++) {
+        const remote *r = &p->rem[part];
+        if (p->tasks[part].assigned)
+            continue;
+        if (!r->known || r->state == 'B')
+            return false;
+        if (r->state == 'Q' && (r->low_t < ct || (r->low_t == ct && strcmp(r->low_id, dashi_event_id(&c->ev)) < 0)))
+            return false;
+        if ((r->eof_wall > 0 || r->state == 'I') && r->written < (arrived > r->eof_wall ? arrived : r->eof_wall) + p->cfg->merge_wait_ms)
+            return false;
+    }
+    return true;
+}
+
+/* Is every other member's partition idle (nothing queued, at its end), as of a
+ * fresh summary? Stream time may follow the clock only then. */
+static bool group_idle(const pipeline *p) {
+    int64_t now = wall_ms();
+    for (int part = 0; part < p->n_parts; part++) {
+        const remote *r = &p->rem[part];
+        if (!p->tasks[part].assigned && (!r->known || r->state != 'I' || r->written < now - 4 * GM_BEAT_MS))
+            return false;
+    }
+    return true;
+}
+
 /* Take the fencing epoch of partition part: ep := ep + 1, compare-and-set. */
 static dashi_err take_epoch(pipeline *p, int32_t part, char *errstr, size_t errstr_size) {
     char key[32];
@@ -733,6 +994,9 @@ static void on_assign(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
     }
     rd_kafka_resp_err_t err = rd_kafka_assign(p->consumer, parts);
     p->assigned_at_ms = p->last_input_ms = mono_ms();
+    group_partitions(p, parts);
+    p->said_at = 0;
+    group_publish(p, NULL);
     if (err)
         set_fatal(p, DASHI_ERR_TRANSPORT, rd_kafka_err2str(err));
     for (int part = 0; part < MAX_PARTS; part++)
@@ -748,6 +1012,7 @@ static void on_assign(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
 
 static void on_revoke(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
     txn_commit(p); /* its offsets belong to this generation of the group */
+    group_publish(p, parts); /* unowned: the others wait for the next owner */
     for (int i = 0; i < parts->cnt; i++) {
         int32_t part = parts->elems[i].partition;
         int ti = topic_index(p, parts->elems[i].topic);
@@ -800,8 +1065,10 @@ static void take_message(pipeline *p, rd_kafka_message_t *m) {
     if (ti < 0 || part < 0 || part >= MAX_PARTS || !p->tasks[part].assigned)
         return;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        if (!p->tasks[part].eof[ti])
+        if (!p->tasks[part].eof[ti]) {
             p->tasks[part].eof_since[ti] = mono_ms();
+            p->tasks[part].eof_wall[ti] = wall_ms();
+        }
         p->tasks[part].eof[ti] = true;
         return;
     }
@@ -849,13 +1116,6 @@ static void take_message(pipeline *p, rd_kafka_message_t *m) {
         rec_clear(&r);
         set_fatal(p, DASHI_ERR_NOMEM, "out of memory queueing input");
     }
-}
-
-static int rec_cmp(const in_rec *a, const in_rec *b) {
-    dashi_time ta = dashi_event_time(&a->ev), tb = dashi_event_time(&b->ev);
-    if (ta != tb)
-        return ta < tb ? -1 : 1;
-    return strcmp(dashi_event_id(&a->ev), dashi_event_id(&b->ev));
 }
 
 /* Apply one record of task part: retried while Redis is away, dead-lettered when refused. */
@@ -921,6 +1181,7 @@ static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
  * Returns the number applied. */
 static size_t drain(pipeline *p, int64_t now) {
     size_t n = 0;
+    p->remote_wait = false;
     int64_t hard_cap = p->cfg->merge_wait_ms * 10 > 30000 ? p->cfg->merge_wait_ms * 10 : 30000;
     while (p->fatal == DASHI_OK && dashi_kafka_stop < 2) {
         int best_part = -1, best_ti = -1;
@@ -958,7 +1219,12 @@ static size_t drain(pipeline *p, int64_t now) {
             if (until > wait_until)
                 wait_until = until;
         }
-        if (now < wait_until && now - oldest < hard_cap && !dashi_kafka_stop)
+        if (wait_until != INT64_MAX && group_active(p) &&
+            !group_allows(p, &p->tasks[best_part].q[best_ti].v[p->tasks[best_part].q[best_ti].head], now)) {
+            wait_until = INT64_MAX; /* another member's partition may bring an earlier event */
+            p->remote_wait = true;
+        }
+        if (now < wait_until && now - oldest < hard_cap)
             break; /* a lagging partition may still bring an earlier event */
         queue *q = &p->tasks[best_part].q[best_ti];
         in_rec r = q->v[q->head];
@@ -1139,7 +1405,10 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
         /* take what librdkafka has fetched (up to a batch) before applying, so the
          * merge sees every topic's records and waits only for real lag */
         int64_t polled = 0;
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, (int)p->cfg->poll_ms);
+        int64_t poll_ms = p->cfg->poll_ms;
+        if (group_active(p) && poll_ms > (p->remote_wait ? 1 : GM_BEAT_MS))
+            poll_ms = p->remote_wait ? 1 : GM_BEAT_MS; /* see fresh summaries; keep ours fresh */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, (int)poll_ms);
         while (m) {
             if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 dashi_log(DASHI_LOG_WARN, "kafka", "consumer: %s", rd_kafka_message_errstr(m));
@@ -1149,7 +1418,12 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
             m = ++polled < p->cfg->batch_max_events ? rd_kafka_consumer_poll(p->consumer, 0) : NULL;
         }
         int64_t now = mono_ms();
+        group_publish(p, NULL);
+        if (group_active(p))
+            group_read(p);
         size_t applied = drain(p, now);
+        if (p->remote_wait)
+            group_publish(p, NULL); /* our earliest has moved: the member we wait for may be waiting for it */
         if (p->resend_due && p->fatal == DASHI_OK)
             resend_after_outage(p);
         rd_kafka_poll(p->producer, 0);
@@ -1163,7 +1437,7 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
             last_work = p->assigned_at_ms;
         /* idle = everything assigned read to its end and applied, for idle.advance_ms */
         if (p->cfg->idle_advance_ms > 0 && queues_empty(p) && all_at_end(p) &&
-            now - p->last_input_ms >= p->cfg->idle_advance_ms)
+            now - p->last_input_ms >= p->cfg->idle_advance_ms && (!group_active(p) || group_idle(p)))
             idle_advance(p);
         if (opts->exit_idle_ms > 0 && now - last_work >= opts->exit_idle_ms && queues_empty(p) &&
             rd_kafka_outq_len(p->producer) == 0 && p->acks.n == 0 && p->advanced_to != DASHI_TIME_NONE)

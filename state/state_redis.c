@@ -14,8 +14,8 @@
  *                         lowered; without +config the server's value is used). Fields
  *                         and values are digest-packed (below).
  *   P "k:" key   string   a data key without a family, of the pipeline's families
- *                         "ob:", "off:", "ep:" (few, scanned by prefix on every
- *                         assignment), or a bucketed key whose packed field or value is
+ *                         "ob:", "off:", "ep:", "wm:" (few, scanned by prefix on
+ *                         every assignment, or rewritten many times a second), or a bucketed key whose packed field or value is
  *                         too large for its bucket to stay a listpack (then its value is
  *                         stored packed). A key is in one place only: a put to one
  *                         deletes the other. (The "k:" namespace keeps every possible
@@ -314,11 +314,12 @@ static const char *arena_data_key(redis_state *r, size_t *pos, const char *key, 
 
 /* ---------------------------------------------------------------- key placement */
 
-static const char *const plain_families[] = {"ob:", "off:", "ep:"};
+static const char *const plain_families[] = {"ob:", "off:", "ep:", "wm:"};
 
 /* The length of key's family ("acct:u1" → 5) when key is stored in a bucket, else 0:
  * keys without a ':' in their first FAMILY_MAX bytes, and the pipeline's families
- * (outbox, offsets, epochs: few, iterated by prefix on every assignment), are plain. */
+ * (outbox, offsets, epochs, merge summaries: few, iterated by prefix on every assignment
+ * or rewritten many times a second), are plain. */
 static size_t key_family(const char *key, size_t len) {
     const char *colon = len ? memchr(key, ':', len < FAMILY_MAX ? len : FAMILY_MAX) : NULL;
     if (!colon)

@@ -246,7 +246,8 @@ typedef struct dump_ctx {
 static int dump_one(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
     dump_ctx *d = opaque;
     if (!d->all_keys && ((key_len >= 4 && memcmp(key, "off:", 4) == 0) ||
-                         (key_len >= 3 && memcmp(key, "ep:", 3) == 0) || (key_len >= 3 && memcmp(key, "ob:", 3) == 0)))
+                         (key_len >= 3 && memcmp(key, "ep:", 3) == 0) || (key_len >= 3 && memcmp(key, "ob:", 3) == 0) ||
+                         (key_len >= 3 && memcmp(key, "wm:", 3) == 0)))
         return 0;
     fwrite(key, 1, key_len, d->f);
     fputc('\t', d->f);

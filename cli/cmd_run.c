@@ -115,10 +115,11 @@ int dashi_cmd_run(int argc, char **argv) {
     }
     say(cfg, DASHI_LOG_INFO,
             "stopped: %llu consumed, %llu applied, %llu duplicates, %llu dead letters, "
-            "%llu outputs produced (%llu acknowledged, %llu re-sent) in %.1f s\n",
+            "%llu outputs produced (%llu acknowledged, %llu re-sent), %llu fetch pauses in %.1f s\n",
             (unsigned long long)stats.consumed, (unsigned long long)stats.applied, (unsigned long long)stats.duplicates,
             (unsigned long long)stats.dead_letters, (unsigned long long)stats.outputs_produced,
-            (unsigned long long)stats.outputs_acked, (unsigned long long)stats.resent, stats.seconds);
+            (unsigned long long)stats.outputs_acked, (unsigned long long)stats.resent, (unsigned long long)stats.pauses,
+            stats.seconds);
     rc = 0;
 out:
     dashi_telemetry_destroy(tel);

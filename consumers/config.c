@@ -70,6 +70,10 @@ static const dashi_cfg_row rows[] = {
     ROW_I("poll.ms", "100", 1, 60000, poll_ms, "longest wait in one consumer poll"),
     ROW_I("merge.wait_ms", "200", 0, 600000, merge_wait_ms,
           "how long a partition task waits for a lagging topic before applying the earliest event it has"),
+    ROW_I("queue.max_events", "20000", 100, 10000000, queue_max_events,
+          "decoded input records a member holds waiting in its merge queues; a topic-partition holding its share "
+          "(this / assigned topic-partitions) stops fetching until it is down to half (librdkafka's own prefetch is "
+          "bounded by kafka.queued.max.messages.kbytes)"),
     ROW_B("merge.group", "true", merge_group,
           "merge across members too: each member publishes its partitions' earliest queued event time in Redis "
           "and applies an event only when no other member's partition can bring an earlier one (replay's order "

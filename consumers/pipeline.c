@@ -129,6 +129,7 @@ typedef struct task {
     bool eof[MAX_TOPICS];
     int64_t eof_since[MAX_TOPICS]; /* monotonic ms when the partition was last seen at its end */
     int64_t eof_wall[MAX_TOPICS];  /* the same instant in wall-clock ms, for other members */
+    bool paused[MAX_TOPICS];       /* fetching stopped: the queue holds its share (flow control) */
 } task;
 
 /* What another member published about a partition it owns (the group merge). */
@@ -919,6 +920,55 @@ static bool group_idle(const pipeline *p) {
     return true;
 }
 
+/* ---- flow control ---- */
+
+/* A member's queues are bounded: a topic-partition whose queue holds its share of
+ * queue.max_events (a lagging topic makes the others wait, a member waiting for
+ * another member keeps fetching) stops fetching (rd_kafka_pause_partitions) until
+ * its queue is down to half. Pausing drops librdkafka's prefetched records of the
+ * partition and resuming fetches again from the last record polled, so nothing is
+ * skipped. A paused partition is not "at its end": its records after the queue
+ * are unknown, so the merge waits for them once its queue is empty, and it is
+ * resumed by then. Revocation resumes everything (a pause outlives a
+ * reassignment in librdkafka). */
+static void flow_control(pipeline *p, bool resume_all) {
+    rd_kafka_topic_partition_list_t *pause = NULL, *resume = NULL;
+    size_t n_tp = 0;
+    for (int part = 0; part < MAX_PARTS; part++)
+        if (p->tasks[part].assigned)
+            n_tp += p->n_topics;
+    int64_t share = n_tp ? p->cfg->queue_max_events / (int64_t)n_tp : p->cfg->queue_max_events;
+    if (share < 2)
+        share = 2;
+    for (int part = 0; part < MAX_PARTS; part++) {
+        task *t = &p->tasks[part];
+        for (size_t ti = 0; ti < p->n_topics; ti++) {
+            if (!t->paused[ti] && t->assigned && !resume_all && (int64_t)t->q[ti].n >= share) {
+                if (!pause)
+                    pause = rd_kafka_topic_partition_list_new(8);
+                rd_kafka_topic_partition_list_add(pause, p->topics[ti], part);
+                t->paused[ti] = true;
+                t->eof[ti] = false;
+                p->stats->pauses++;
+            } else if (t->paused[ti] && (resume_all || !t->assigned || (int64_t)t->q[ti].n <= share / 2)) {
+                if (!resume)
+                    resume = rd_kafka_topic_partition_list_new(8);
+                rd_kafka_topic_partition_list_add(resume, p->topics[ti], part);
+                t->paused[ti] = false;
+            }
+        }
+    }
+    rd_kafka_resp_err_t err;
+    if (pause && (err = rd_kafka_pause_partitions(p->consumer, pause)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        dashi_log(DASHI_LOG_WARN, "kafka", "pausing %d topic-partition(s): %s", pause->cnt, rd_kafka_err2str(err));
+    if (resume && (err = rd_kafka_resume_partitions(p->consumer, resume)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        dashi_log(DASHI_LOG_WARN, "kafka", "resuming %d topic-partition(s): %s", resume->cnt, rd_kafka_err2str(err));
+    if (pause)
+        rd_kafka_topic_partition_list_destroy(pause);
+    if (resume)
+        rd_kafka_topic_partition_list_destroy(resume);
+}
+
 /* Take the fencing epoch of partition part: ep := ep + 1, compare-and-set. */
 static dashi_err take_epoch(pipeline *p, int32_t part, char *errstr, size_t errstr_size) {
     char key[32];
@@ -1012,6 +1062,7 @@ static void on_assign(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
 
 static void on_revoke(pipeline *p, rd_kafka_topic_partition_list_t *parts) {
     txn_commit(p); /* its offsets belong to this generation of the group */
+    flow_control(p, true);
     group_publish(p, parts); /* unowned: the others wait for the next owner */
     for (int i = 0; i < parts->cnt; i++) {
         int32_t part = parts->elems[i].partition;
@@ -1418,10 +1469,12 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
             m = ++polled < p->cfg->batch_max_events ? rd_kafka_consumer_poll(p->consumer, 0) : NULL;
         }
         int64_t now = mono_ms();
+        flow_control(p, false);
         group_publish(p, NULL);
         if (group_active(p))
             group_read(p);
         size_t applied = drain(p, now);
+        flow_control(p, false);
         if (p->remote_wait)
             group_publish(p, NULL); /* our earliest has moved: the member we wait for may be waiting for it */
         if (p->resend_due && p->fatal == DASHI_OK)

@@ -23,6 +23,7 @@ typedef struct dashi_pipeline_opts {
 
 typedef struct dashi_pipeline_stats {
     uint64_t consumed, applied, duplicates, dead_letters, outputs_produced, outputs_acked, timers, resent;
+    uint64_t pauses;  /* times a topic-partition stopped fetching: its queue held its share of queue.max_events */
     double seconds;
 } dashi_pipeline_stats;
 

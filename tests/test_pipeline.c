@@ -200,3 +200,21 @@ Test(pipeline, transactions_run_equals_replay, .init = setup, .fini = teardown, 
     replay(dashi_test_live_path("events.ndjson"), dashi_test_live_path("expected.ndjson"), NULL, NULL);
     assert_same_set(dashi_test_live_path("expected.ndjson"), dashi_test_live_path("live.ndjson"));
 }
+
+/* Flow control: with queues of 4 records per topic-partition (queue.max_events=100
+ * over 24), fetching pauses and resumes many times; nothing is skipped or repeated. */
+Test(pipeline, small_queues_pause_fetching_and_equal_replay, .init = setup, .fini = teardown, .timeout = 300) {
+    dashi_test_live_gen("events.ndjson", "16", "40", "400");
+    dashi_test_live_publish(dashi_test_live_path("events.ndjson"), NULL);
+    pid_t run = start_run_with("g-pause", "live:", "queue.max_events=100");
+    cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", dashi_test_live_path("run.log"));
+    char *log = dashi_test_slurp(dashi_test_live_path("run.log"), NULL);
+    const char *s = log ? strstr(log, "re-sent), ") : NULL;
+    unsigned long long pauses = 0;
+    cr_assert(s && sscanf(s, "re-sent), %llu fetch pauses", &pauses) == 1, "no summary line:\n%s", log ? log : "");
+    free(log);
+    cr_expect_gt(pauses, 10, "fetching paused only %llu times: flow control did not act", pauses);
+    dashi_test_live_tail(dashi_test_live_path("live.ndjson"), NULL, "3000");
+    replay(dashi_test_live_path("events.ndjson"), dashi_test_live_path("expected.ndjson"), NULL, NULL);
+    assert_same_set(dashi_test_live_path("expected.ndjson"), dashi_test_live_path("live.ndjson"));
+}

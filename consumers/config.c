@@ -74,6 +74,9 @@ static const dashi_cfg_row rows[] = {
           "decoded input records a member holds waiting in its merge queues; a topic-partition holding its share "
           "(this / assigned topic-partitions) stops fetching until it is down to half (librdkafka's own prefetch is "
           "bounded by kafka.queued.max.messages.kbytes)"),
+    ROW_I("merge.max_stall_ms", "30000", 100, 86400000, merge_max_stall_ms,
+          "the longest the merge waits, with nothing applied, for a partition that is behind (fetches failing, a "
+          "member gone without leaving); then it applies what it has and order across that partition is lost"),
     ROW_B("merge.group", "true", merge_group,
           "merge across members too: each member publishes its partitions' earliest queued event time in Redis "
           "and applies an event only when no other member's partition can bring an earlier one (replay's order "

@@ -42,6 +42,7 @@ typedef struct dashi_config {
     char *topic[DASHI_EV__COUNT];        /* topic of each event type */
     char *topic_dead_letter;
     int64_t batch_max_events, poll_ms, merge_wait_ms, idle_advance_ms, queue_max_events;
+    int64_t merge_max_stall_ms;
     int64_t shutdown_deadline_ms, redis_timeout_ms, max_message_bytes;
     char *metrics_listen;                /* "HOST:PORT" of /metrics, /healthz, /readyz; "" = off */
     char *log_level, *log_format;        /* error|warn|info|debug, text|json */

@@ -188,6 +188,7 @@ typedef struct pipeline {
     char said[MAX_PARTS][DASHI_MAX_ID_LEN + 96]; /* summary last published per owned partition */
     int64_t said_at;          /* wall ms of the last publication */
     bool remote_wait;         /* the last drain waits for another member */
+    int64_t stall_since;      /* monotonic ms the merge began to wait with nothing applied; 0: not waiting */
     dashi_err fatal;
     char fatal_msg[512];
 } pipeline;
@@ -715,7 +716,7 @@ static int rec_cmp(const in_rec *a, const in_rec *b) {
  * Each member publishes every loop turn its summaries change and every
  * GM_BEAT_MS at least; polls are capped at GM_BEAT_MS so a waiting member sees
  * fresh summaries. A member that vanishes (kill -9) leaves summaries that stop
- * changing: the others wait for the new owner, at most the merge's hard cap. */
+ * changing: the others wait for the new owner, at most merge.max_stall_ms. */
 
 #define GM_BEAT_MS 50
 
@@ -793,10 +794,13 @@ static void group_publish(pipeline *p, const rd_kafka_topic_partition_list_t *re
         }
     } else {
         int owned = 0;
+        for (int part = 0; part < p->n_parts; part++)
+            owned += p->tasks[part].assigned;
+        if (owned == p->n_parts && p->said_at != 0)
+            return;
         for (int part = 0; part < p->n_parts; part++) {
             if (!p->tasks[part].assigned)
                 continue;
-            owned++;
             group_summary(p, part, text[part], sizeof(text[part]));
             if (strcmp(text[part], p->said[part]) != 0)
                 changed = true;
@@ -804,7 +808,7 @@ static void group_publish(pipeline *p, const rd_kafka_topic_partition_list_t *re
         /* once after an assignment (said_at 0), then on change or every GM_BEAT_MS; not
          * while alone with every partition: nobody reads them (a joining member is
          * assigned after our revoke, which publishes, and our next assignment again) */
-        if (owned == 0 || (p->said_at != 0 && (owned == p->n_parts || (!changed && now - p->said_at < GM_BEAT_MS))))
+        if (owned == 0 || (p->said_at != 0 && !changed && now - p->said_at < GM_BEAT_MS))
             return;
         for (int part = 0; part < p->n_parts; part++)
             if (p->tasks[part].assigned) {
@@ -1223,22 +1227,25 @@ static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
  * and topic: with one member this is exactly replay's (occurred_at, event_id)
  * order. An empty queue may still bring an earlier event:
  *  - its partition is not at its end: records are known to exist and are being
- *    fetched, so wait for them (a backlog is merged exactly), up to a hard cap;
+ *    fetched, so wait for them (a backlog is merged exactly);
  *  - it is at its end: an earlier event may still arrive up to merge.wait_ms (the
  *    lateness bound) after the candidate did, so wait until merge.wait_ms after the
  *    later of the candidate's arrival and the partition reaching its end. Counting
  *    from the candidate's arrival matters for a partition that has been quiet for
  *    long: its late record must still be waited for.
+ * A wait that lasts merge.max_stall_ms with nothing applied (a partition whose
+ * fetches fail, a member gone without leaving) gives up: the earliest record
+ * there is is applied, and order across the partition waited for is lost. The
+ * stall counts from when the merge began to wait, not from the records' arrival:
+ * a long backlog's records wait long without any stall.
  * Returns the number applied. */
 static size_t drain(pipeline *p, int64_t now) {
     size_t n = 0;
     p->remote_wait = false;
-    int64_t hard_cap = p->cfg->merge_wait_ms * 10 > 30000 ? p->cfg->merge_wait_ms * 10 : 30000;
     while (p->fatal == DASHI_OK && dashi_kafka_stop < 2) {
         int best_part = -1, best_ti = -1;
         int64_t wait_until = 0;   /* apply nothing before this (monotonic ms) */
         int64_t eof_latest = -1;  /* latest end reached by an empty partition; -1: none */
-        int64_t oldest = INT64_MAX;
         for (int part = 0; part < MAX_PARTS; part++) {
             task *t = &p->tasks[part];
             if (!t->assigned)
@@ -1253,8 +1260,6 @@ static size_t drain(pipeline *p, int64_t now) {
                     continue;
                 }
                 in_rec *head = &q->v[q->head];
-                if (head->arrived_ms < oldest)
-                    oldest = head->arrived_ms;
                 if (best_part < 0 ||
                     rec_cmp(head, &p->tasks[best_part].q[best_ti].v[p->tasks[best_part].q[best_ti].head]) < 0) {
                     best_part = part;
@@ -1262,8 +1267,10 @@ static size_t drain(pipeline *p, int64_t now) {
                 }
             }
         }
-        if (best_part < 0)
+        if (best_part < 0) {
+            p->stall_since = 0;
             break;
+        }
         if (eof_latest >= 0) {
             int64_t arrived = p->tasks[best_part].q[best_ti].v[p->tasks[best_part].q[best_ti].head].arrived_ms;
             int64_t until = (arrived > eof_latest ? arrived : eof_latest) + p->cfg->merge_wait_ms;
@@ -1275,8 +1282,15 @@ static size_t drain(pipeline *p, int64_t now) {
             wait_until = INT64_MAX; /* another member's partition may bring an earlier event */
             p->remote_wait = true;
         }
-        if (now < wait_until && now - oldest < hard_cap)
-            break; /* a lagging partition may still bring an earlier event */
+        if (now < wait_until) {
+            if (p->stall_since == 0)
+                p->stall_since = now;
+            if (now - p->stall_since < p->cfg->merge_max_stall_ms)
+                break; /* a lagging partition may still bring an earlier event */
+            dashi_log(DASHI_LOG_WARN, "pipeline", "merge: waited %" PRId64 " ms for a lagging partition "
+                      "(merge.max_stall_ms): applying without it", now - p->stall_since);
+        }
+        p->stall_since = 0;
         queue *q = &p->tasks[best_part].q[best_ti];
         in_rec r = q->v[q->head];
         q->head++;

@@ -202,16 +202,23 @@ Test(pipeline, transactions_run_equals_replay, .init = setup, .fini = teardown, 
 }
 
 /* Flow control: with queues of 4 records per topic-partition (queue.max_events=100
- * over 24), fetching pauses and resumes many times; nothing is skipped or repeated. */
+ * over 24), fetching pauses and resumes many times; nothing is skipped or repeated,
+ * and the order is replay's. The backlog takes far longer than merge.max_stall_ms
+ * (2 s) to apply: a stall counted from the records' arrival (as the merge's hard
+ * cap once was) would give up waiting for the paused partitions and lose order. */
 Test(pipeline, small_queues_pause_fetching_and_equal_replay, .init = setup, .fini = teardown, .timeout = 300) {
     dashi_test_live_gen("events.ndjson", "16", "40", "400");
     dashi_test_live_publish(dashi_test_live_path("events.ndjson"), NULL);
-    pid_t run = start_run_with("g-pause", "live:", "queue.max_events=100");
+    const char *args[] = {"--set", "merge.wait_ms=100", "--set", "queue.max_events=100", "--set",
+                          "merge.max_stall_ms=2000", "--set", "kafka.fetch.wait.max.ms=100", "--exit-idle", "2500",
+                          "--clock-until", UNTIL, NULL};
+    pid_t run = dashi_test_live_spawn_run("g-pause", "live:", NULL, args);
     cr_assert_eq(dashi_test_wait(run), 0, "dashi run failed (see %s)", dashi_test_live_path("run.log"));
     char *log = dashi_test_slurp(dashi_test_live_path("run.log"), NULL);
     const char *s = log ? strstr(log, "re-sent), ") : NULL;
     unsigned long long pauses = 0;
     cr_assert(s && sscanf(s, "re-sent), %llu fetch pauses", &pauses) == 1, "no summary line:\n%s", log ? log : "");
+    cr_expect(!strstr(log, "applying without it"), "the merge gave up waiting:\n%s", log);
     free(log);
     cr_expect_gt(pauses, 10, "fetching paused only %llu times: flow control did not act", pauses);
     dashi_test_live_tail(dashi_test_live_path("live.ndjson"), NULL, "3000");

@@ -378,11 +378,48 @@ bool dashi_view_exists(dashi_view *v, const char *key) {
  * long ids would then share a record): it poisons the step as bad input, which the
  * engine refuses whole. Validation (event.h limits) keeps every real key far below. */
 #define VIEW_KEY_MAX 512
+
+/* vsnprintf(key, size, fmt, ap), with the common key formats — text and "%s" of a
+ * string, like "acct:%s" — copied without printf (it was a cost of every read); any
+ * other conversion, or a NULL string, goes to vsnprintf. Returns the length, or a
+ * value >= size when the key does not fit. */
+static int key_format(char *key, size_t size, const char *fmt, va_list ap) {
+    va_list fast;
+    size_t n = 0;
+    int rc = -1;
+
+    va_copy(fast, ap);
+    for (const char *f = fmt; *f; f++) {
+        const char *s = f, *arg;
+        size_t len;
+        if (*f == '%') {
+            if (f[1] != 's' || !(arg = va_arg(fast, const char *)))
+                goto out; /* rc -1: printf's turn */
+            s = arg;
+            len = strlen(arg);
+            f++;
+        } else {
+            len = 1;
+        }
+        if (n + len >= size) {
+            rc = (int)size; /* too long: the caller refuses it */
+            goto out;
+        }
+        memcpy(key + n, s, len);
+        n += len;
+    }
+    key[n] = '\0';
+    rc = (int)n;
+out:
+    va_end(fast);
+    return rc >= 0 ? rc : vsnprintf(key, size, fmt, ap);
+}
+
 #define VIEW_KEYF(fmt)                                                          \
     char key[VIEW_KEY_MAX];                                                     \
     va_list ap;                                                                 \
     va_start(ap, fmt);                                                          \
-    int klen = vsnprintf(key, sizeof(key), fmt, ap);                            \
+    int klen = key_format(key, sizeof(key), fmt, ap);                           \
     va_end(ap);                                                                 \
     if (klen < 0 || (size_t)klen >= sizeof(key)) {                              \
         set_err(v, DASHI_ERR_INVALID, "view: state key longer than 511 bytes"); \

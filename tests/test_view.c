@@ -6,6 +6,7 @@
  * the step is poisoned as bad input, which the engine refuses whole.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,46 @@ Test(view, the_longest_ids_fit) {
     cr_expect(dashi_view_editf(v, "cp:lk:%s:%s", id, id));
     cr_expect(dashi_view_editf(v, "cp:%s:p:%s", id, id));
     cr_expect(dashi_view_editf(v, "cp:%s:u:%s", id, id));
+    cr_expect_eq(dashi_view_error(v, NULL), DASHI_OK);
+    dashi_view_destroy(v);
+    dashi_state_destroy(st);
+}
+
+Test(view, formatted_keys_are_what_printf_writes) {
+    /* getf/editf copy "%s" keys without printf: the key is the same record as the one
+     * named in full, at every length up to the limit and with other conversions */
+    char err[256];
+    dashi_state *st = dashi_state_open("memory", "t:", err, sizeof(err));
+    cr_assert(st, "%s", err);
+    dashi_view *v = dashi_view_new(st);
+    cr_assert(v);
+    char id[600], full[700];
+    memset(id, 'q', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    for (size_t len = 0; len <= 520; len += (len < 490 ? 49 : 1)) {
+        id[len] = '\0';
+        snprintf(full, sizeof(full), "cp:%s:u:%s", "c1", id);
+        json_t *r = dashi_view_editf(v, "cp:%s:u:%s", "c1", id);
+        if (strlen(full) > 511) {
+            cr_expect_null(r, "key of %zu bytes", strlen(full));
+            cr_expect_eq(dashi_view_error(v, NULL), DASHI_ERR_INVALID);
+        } else {
+            cr_assert(r, "key of %zu bytes", strlen(full));
+            json_object_set_new(r, "n", json_integer((json_int_t)len));
+            const json_t *back = dashi_view_get(v, full);
+            cr_expect_eq(back, r, "key of %zu bytes", strlen(full));
+            cr_expect_eq(dashi_view_error(v, NULL), DASHI_OK);
+        }
+        dashi_view_reset(v);
+        id[len] = 'q';
+    }
+    cr_assert(json_object_set_new(dashi_view_editf(v, "cm:ambassadors:%lld", 12LL), "x", json_true()) == 0);
+    cr_expect(dashi_view_get(v, "cm:ambassadors:12"));
+    cr_assert(json_object_set_new(dashi_view_editf(v, "cp:%s:idx:%02x", "c1", 10), "x", json_true()) == 0);
+    cr_expect(dashi_view_get(v, "cp:c1:idx:0a"));
+    const char *volatile none = NULL; /* printf's "(null)" */
+    cr_assert(json_object_set_new(dashi_view_editf(v, "acct:%s", none), "x", json_true()) == 0);
+    cr_expect(dashi_view_get(v, "acct:(null)"));
     cr_expect_eq(dashi_view_error(v, NULL), DASHI_OK);
     dashi_view_destroy(v);
     dashi_state_destroy(st);

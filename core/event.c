@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core/event_desc.h"
+#include "core/json.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define PATH_MAX_LEN 256
@@ -1395,7 +1396,7 @@ dashi_err dashi_event_parse(const char *text, size_t len, dashi_event *out, char
                          "event: %zu bytes, more than the limit of %d", len, DASHI_MAX_EVENT_BYTES);
         goto out;
     }
-    if (!(obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr))) {
+    if (!(obj = dashi_json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr))) {
         err = dashi_errf(DASHI_ERR_PARSE, errstr, errstr_size, "not JSON: %s (line %d, column %d)",
                          jerr.text, jerr.line, jerr.column);
         goto out;

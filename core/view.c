@@ -34,6 +34,7 @@
  */
 #include "core/view.h"
 #include "core/event.h"
+#include "core/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,7 +246,7 @@ static int entry_fill(dashi_view *v, view_entry *e, dashi_bytes *bytes) {
     json_error_t jerr;
     int rc = -1;
 
-    if (bytes->data && !(j = json_loadb(bytes->data, bytes->len, 0, &jerr))) {
+    if (bytes->data && !(j = dashi_json_loadb(bytes->data, bytes->len, 0, &jerr))) {
         char msg[512];
         snprintf(msg, sizeof(msg), "view: record %.100s is not JSON: %s", e->key, jerr.text);
         set_err(v, DASHI_ERR_BACKEND, msg);

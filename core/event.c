@@ -1598,16 +1598,38 @@ static void tb_put(text_buf *b, const char *s, size_t n) {
     b->p[b->len] = '\0';
 }
 
+#define BYTES8(c) (0x0101010101010101ULL * (unsigned char)(c))
+
+/* Is one of the 8 bytes of x one dashi_json_quote() cannot copy as it is: a control
+ * character, '"', '\\', or non-ASCII? ((v - 0x01..) & ~v & 0x80.. is non-zero exactly
+ * when some byte of v is zero, and (x - n..) & ~x & 0x80.. when some byte is below n.) */
+static bool json_word_needs_care(uint64_t x) {
+    uint64_t quote = x ^ BYTES8('"'), backslash = x ^ BYTES8('\\');
+    return (((x - BYTES8(0x20)) & ~x) | ((quote - BYTES8(1)) & ~quote) | ((backslash - BYTES8(1)) & ~backslash) |
+            x) & BYTES8(0x80);
+}
+
 size_t dashi_json_quote(char *dst, const char *s, size_t n, int *bad_utf8) {
     static const char hex[] = "0123456789ABCDEF";
     int utf8_checked = 0;
     char *p = dst;
+    size_t i = 0;
     *p++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
+    while (i < n) {
+        uint64_t word;
+        if (n - i >= 8) { /* eight plain bytes at once (most strings are plain ASCII) */
+            memcpy(&word, s + i, 8);
+            if (!json_word_needs_care(word)) {
+                memcpy(p, &word, 8);
+                p += 8;
+                i += 8;
+                continue;
+            }
+        }
+        unsigned char c = (unsigned char)s[i++];
         if (c >= 0x20 && c != '"' && c != '\\') {
-            if (c >= 0x80 && !utf8_checked) { /* the rest of s, once: bytes before i are ASCII */
-                *bad_utf8 |= !dashi_utf8_valid(s + i, n - i);
+            if (c >= 0x80 && !utf8_checked) { /* the rest of s, once: bytes before are ASCII */
+                *bad_utf8 |= !dashi_utf8_valid(s + i - 1, n - i + 1);
                 utf8_checked = 1;
             }
             *p++ = (char)c;

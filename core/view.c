@@ -56,6 +56,7 @@ typedef struct view_entry {
     size_t pending_len;
     bool dirty;         /* edited in this step */
     bool written;       /* in this step's write set: pending is what it holds */
+    bool settled;       /* written, and the dump found the tree already what a parse of pending gives */
     bool drop;          /* forget when the step ends */
     size_t key_len;
     char key[];         /* NUL-terminated */
@@ -501,6 +502,9 @@ typedef struct out_buf {
     char *p;     /* owned, NUL-terminated while not failed */
     size_t len, cap;
     bool failed; /* out of memory, or a value jansson would not write */
+    bool settle; /* put the members of objects out of dump order in dump order (not shared ones) */
+    bool unsettled; /* a parse of the text would not give the tree as it is: an object out
+                     * of dump order left so, a node with another owner, a NUL in a string or key */
 } out_buf;
 
 /* Room for n more bytes and the NUL; false (and failed) when there is none. */
@@ -534,6 +538,7 @@ static void out_string(out_buf *b, const char *s, size_t n) {
     int bad = 0;
     if (!out_room(b, DASHI_JSON_QUOTE_ROOM(n)))
         return;
+    b->unsettled |= memchr(s, '\0', n) != NULL; /* a load refuses \u0000 */
     b->len += dashi_json_quote(b->p + b->len, s, n, &bad);
     b->failed |= bad;
 }
@@ -553,6 +558,61 @@ static void out_int(out_buf *b, json_int_t v) {
 
 static void out_value(out_buf *b, const json_t *j, int depth);
 
+/* kv in dump order: an insertion sort for the few members of most objects, qsort beyond. */
+static void sort_key_vals(key_val *kv, size_t n) {
+    if (n > 24) {
+        qsort(kv, n, sizeof(*kv), cmp_key_val);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        key_val x = kv[i];
+        size_t k = i;
+        for (; k > 0 && cmp_key_val(&kv[k - 1], &x) > 0; k--)
+            kv[k] = kv[k - 1];
+        kv[k] = x;
+    }
+}
+
+/* Put obj's members in the order of kv (all of them, in dump order, borrowed from
+ * obj). A member deleted and set again goes to the end, so the members that already
+ * are a prefix of that order, in order, stay; the others move to the end in order (an
+ * edit mostly adds a key or two to a sorted record: they and the keys after them
+ * move). 0, or -1 on out of memory, when obj may have lost members. */
+static int reorder_members(json_t *obj, const key_val *kv, size_t n) {
+    size_t keep = 0, bytes = 0;
+    char *keys = NULL;
+    int rc = -1;
+
+    for (void *it = json_object_iter(obj); it && keep < n; it = json_object_iter_next(obj, it))
+        if (json_object_iter_key(it) == kv[keep].key)
+            keep++; /* kv[0..keep) appear in obj in this order */
+    for (size_t i = keep; i < n; i++)
+        bytes += kv[i].len;
+    if (!(keys = malloc(bytes + 1))) /* copies: a delete frees the object's own key */
+        goto out;
+    bytes = 0;
+    for (size_t i = keep; i < n; i++) {
+        memcpy(keys + bytes, kv[i].key, kv[i].len);
+        bytes += kv[i].len;
+    }
+    rc = 0;
+    bytes = 0;
+    for (size_t i = keep; i < n; i++) {
+        const char *key = keys + bytes;
+        json_t *val = json_incref(kv[i].val); /* the delete drops the object's reference */
+        bytes += kv[i].len;
+        if (json_object_deln(obj, key, kv[i].len) != 0) {
+            json_decref(val);
+            rc = -1;
+        } else if (json_object_setn_new(obj, key, kv[i].len, val) != 0) { /* releases val */
+            rc = -1;
+        }
+    }
+out:
+    free(keys);
+    return rc;
+}
+
 static void out_object(out_buf *b, const json_t *j, int depth) {
     key_val small[16], *kv = small;
     size_t n = json_object_size(j), i = 0;
@@ -567,7 +627,7 @@ static void out_object(out_buf *b, const json_t *j, int depth) {
         sorted = sorted && (i == 0 || cmp_key_val(&kv[i - 1], &kv[i]) < 0);
     }
     if (!sorted)
-        qsort(kv, i, sizeof(*kv), cmp_key_val);
+        sort_key_vals(kv, i);
     out_put(b, "{", 1);
     for (size_t k = 0; k < i && !b->failed; k++) {
         if (k)
@@ -577,6 +637,17 @@ static void out_object(out_buf *b, const json_t *j, int depth) {
         out_value(b, kv[k].val, depth + 1);
     }
     out_put(b, "}", 1);
+    if (!sorted) {
+        /* a view's own tree (b->settle), not shared: the record it is saved as would parse
+         * back in dump order, so the tree is put in that order (after the writing: moving
+         * a member frees the key kv borrowed); out of memory fails the dump, and the step */
+        if (!b->settle || j->refcount != 1)
+            b->unsettled = true;
+        else if (i == n && reorder_members((json_t *)j, kv, n) != 0)
+            b->failed = true;
+        else if (i != n)
+            b->unsettled = true;
+    }
     if (kv != small)
         free(kv);
 }
@@ -587,6 +658,8 @@ static void out_value(out_buf *b, const json_t *j, int depth) {
         b->failed = true;
         return;
     }
+    if (j->refcount != 1 && j->refcount != (size_t)-1) /* shared; -1: the immortal true, false, null */
+        b->unsettled = true;
     switch (json_typeof(j)) {
     case JSON_OBJECT:
         out_object(b, j, depth);
@@ -626,15 +699,20 @@ static void out_value(out_buf *b, const json_t *j, int depth) {
     }
 }
 
-/* The canonical text of j (malloc'ed, *len set), or NULL. */
-static char *dump_canonical(const json_t *j, size_t *len) {
-    out_buf b = {0};
+/* The canonical text of j (malloc'ed, *len set), or NULL. With settled (a view
+ * record's tree), objects out of dump order that only j holds are put in dump order,
+ * and *settled tells whether a parse of the text now gives j as it is (see
+ * make_reparsable); NULL for a tree that is not to be changed. */
+static char *dump_canonical(const json_t *j, size_t *len, bool *settled) {
+    out_buf b = {.settle = settled != NULL};
     out_value(&b, j, 0);
     if (b.failed || !b.p) {
         free(b.p);
         return NULL;
     }
     *len = b.len;
+    if (settled)
+        *settled = !b.unsettled;
     return b.p;
 }
 
@@ -675,12 +753,13 @@ dashi_err dashi_view_writeset(dashi_view *v, dashi_writeset *ws) {
         e->pending = NULL;
         e->pending_len = 0;
         e->written = true;
+        e->settled = false;
         if (!e->val) {
             if (e->raw) /* deleting an absent record changes nothing */
                 err = dashi_writeset_add(ws, DASHI_WS_DEL, e->key, e->key_len, NULL, 0, 0);
             continue;
         }
-        if (!(e->pending = dump_canonical(e->val, &e->pending_len))) {
+        if (!(e->pending = dump_canonical(e->val, &e->pending_len, &e->settled))) {
             err = DASHI_ERR_NOMEM;
             break;
         }
@@ -695,7 +774,7 @@ dashi_err dashi_view_writeset(dashi_view *v, dashi_writeset *ws) {
             continue;
         }
         size_t len = 0;
-        char *text = t->payload ? dump_canonical(t->payload, &len) : strdup("");
+        char *text = t->payload ? dump_canonical(t->payload, &len, NULL) : strdup("");
         if (!text) {
             err = DASHI_ERR_NOMEM;
             break;
@@ -724,38 +803,20 @@ static bool keys_in_dump_order(json_t *obj) {
     return true;
 }
 
-/* Re-insert obj's members in dump order (same members, same values). 0, or -1 on out
- * of memory, when obj may have lost members: the caller drops the whole tree. */
+/* Put obj's members in dump order (same members, same values). 0, or -1 on out of
+ * memory, when obj may have lost members: the caller drops the whole tree. */
 static int sort_keys(json_t *obj) {
-    size_t n = json_object_size(obj), bytes = 0, i = 0;
+    size_t n = json_object_size(obj), i = 0;
     key_val *kv = malloc(n * sizeof(*kv) + 1);
-    char *buf = NULL;
-    void *it;
     int rc = -1;
 
     if (!kv)
         goto out;
-    for (it = json_object_iter(obj); it; it = json_object_iter_next(obj, it))
-        bytes += json_object_iter_key_len(it) + 1;
-    if (!(buf = malloc(bytes + 1)))
-        goto out;
-    bytes = 0;
-    for (it = json_object_iter(obj); it; it = json_object_iter_next(obj, it), i++) {
-        kv[i].len = json_object_iter_key_len(it);
-        memcpy(buf + bytes, json_object_iter_key(it), kv[i].len);
-        buf[bytes + kv[i].len] = '\0';
-        kv[i].key = buf + bytes;
-        kv[i].val = json_incref(json_object_iter_value(it));
-        bytes += kv[i].len + 1;
-    }
-    qsort(kv, n, sizeof(*kv), cmp_key_val);
-    json_object_clear(obj); /* the references taken above keep the values */
-    rc = 0;
-    for (i = 0; i < n; i++)
-        if (json_object_setn_new(obj, kv[i].key, kv[i].len, kv[i].val) != 0)
-            rc = -1; /* setn_new released the value */
+    for (void *it = json_object_iter(obj); it && i < n; it = json_object_iter_next(obj, it), i++)
+        kv[i] = (key_val){json_object_iter_key(it), json_object_iter_key_len(it), json_object_iter_value(it)};
+    sort_key_vals(kv, i);
+    rc = i == n ? reorder_members(obj, kv, n) : -1;
 out:
-    free(buf);
     free(kv);
     return rc;
 }
@@ -796,8 +857,9 @@ void dashi_view_committed(dashi_view *v) {
         if (!e->dirty)
             continue;
         e->dirty = false;
+        /* settled: the write set's dump met every node and found nothing to change */
         if (!e->written || (e->val && !(json_is_object(e->val) || json_is_array(e->val))) ||
-            (e->val && !make_reparsable(e->val, &shared))) {
+            (e->val && !e->settled && !make_reparsable(e->val, &shared))) {
             e->drop = true; /* parse it again when it is next read */
             continue;
         }

@@ -1008,3 +1008,29 @@ Test(event, accessors_on_null_and_empty) {
     cr_expect_eq(dashi_event_time(&ev), DASHI_TIME_NONE); /* no month */
     cr_expect_null(dashi_event_to_json(NULL));
 }
+
+Test(event, json_quote_writes_what_jansson_writes) {
+    /* every byte value at every position of strings around the 8-byte steps of the
+     * writer, and UTF-8 sequences across them: the text jansson writes, or the
+     * refusal jansson makes (invalid UTF-8) */
+    char s[40], out[DASHI_JSON_QUOTE_ROOM(40)];
+    for (size_t len = 1; len <= 20; len++)
+        for (size_t pos = 0; pos < len; pos++)
+            for (int b = 0; b < 256; b++) {
+                memset(s, 'a', len);
+                s[pos] = (char)b;
+                if (pos + 1 < len && b >= 0xC2 && b <= 0xDF)
+                    s[pos + 1] = (char)0xA9; /* a two-byte sequence when b starts one */
+                int bad = 0;
+                size_t n = dashi_json_quote(out, s, len, &bad);
+                json_t *j = json_stringn_nocheck(s, len);
+                char *want = json_dumps(j, JSON_ENCODE_ANY);
+                cr_assert_eq(bad != 0, want == NULL, "byte %d at %zu of %zu", b, pos, len);
+                if (want) {
+                    cr_assert_str_eq(out, want, "byte %d at %zu of %zu", b, pos, len);
+                    cr_assert_eq(n, strlen(want));
+                }
+                free(want);
+                json_decref(j);
+            }
+}

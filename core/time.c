@@ -206,6 +206,9 @@ dashi_time dashi_cst_month_add(dashi_time t, int n) {
 char *dashi_cst_month_str(dashi_time t, char *buf) {
     int y, m, d;
     dashi_cst_civil(t, &y, &m, &d);
-    snprintf(buf, 8, "%04u-%02u", (unsigned)((y % 10000 + 10000) % 10000), (unsigned)(m % 100));
+    char *p = put_digits(buf, (y % 10000 + 10000) % 10000, 4); /* what "%04u-%02u" writes of them */
+    *p++ = '-';
+    p = put_digits(p, m % 100, 2);
+    *p = '\0';
     return buf;
 }

@@ -499,7 +499,7 @@ static int cmp_key_val(const void *a, const void *b) {
 }
 
 typedef struct out_buf {
-    char *p;     /* owned, NUL-terminated while not failed */
+    char *p;     /* owned; NUL-terminated by dump_canonical */
     size_t len, cap;
     bool failed; /* out of memory, or a value jansson would not write */
     bool settle; /* put the members of objects out of dump order in dump order (not shared ones) */
@@ -507,8 +507,8 @@ typedef struct out_buf {
                      * of dump order left so, a node with another owner, a NUL in a string or key */
 } out_buf;
 
-/* Room for n more bytes and the NUL; false (and failed) when there is none. */
-static bool out_room(out_buf *b, size_t n) {
+/* Room for n more bytes and a NUL; false (and failed) when there is none. */
+static inline bool out_room(out_buf *b, size_t n) {
     if (b->failed)
         return false;
     if (b->len + n + 1 > b->cap) {
@@ -526,12 +526,16 @@ static bool out_room(out_buf *b, size_t n) {
     return true;
 }
 
-static void out_put(out_buf *b, const char *s, size_t n) {
+static inline void out_put(out_buf *b, const char *s, size_t n) {
     if (!out_room(b, n))
         return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
-    b->p[b->len] = '\0';
+}
+
+static inline void out_char(out_buf *b, char c) {
+    if (out_room(b, 1))
+        b->p[b->len++] = c;
 }
 
 static void out_string(out_buf *b, const char *s, size_t n) {
@@ -628,15 +632,15 @@ static void out_object(out_buf *b, const json_t *j, int depth) {
     }
     if (!sorted)
         sort_key_vals(kv, i);
-    out_put(b, "{", 1);
+    out_char(b, '{');
     for (size_t k = 0; k < i && !b->failed; k++) {
         if (k)
-            out_put(b, ",", 1);
+            out_char(b, ',');
         out_string(b, kv[k].key, kv[k].len);
-        out_put(b, ":", 1);
+        out_char(b, ':');
         out_value(b, kv[k].val, depth + 1);
     }
-    out_put(b, "}", 1);
+    out_char(b, '}');
     if (!sorted) {
         /* a view's own tree (b->settle), not shared: the record it is saved as would parse
          * back in dump order, so the tree is put in that order (after the writing: moving
@@ -665,13 +669,13 @@ static void out_value(out_buf *b, const json_t *j, int depth) {
         out_object(b, j, depth);
         break;
     case JSON_ARRAY:
-        out_put(b, "[", 1);
+        out_char(b, '[');
         for (size_t i = 0; i < json_array_size(j) && !b->failed; i++) {
             if (i)
-                out_put(b, ",", 1);
+                out_char(b, ',');
             out_value(b, json_array_get(j, i), depth + 1);
         }
-        out_put(b, "]", 1);
+        out_char(b, ']');
         break;
     case JSON_STRING:
         out_string(b, json_string_value(j), json_string_length(j));
@@ -703,13 +707,15 @@ static void out_value(out_buf *b, const json_t *j, int depth) {
  * record's tree), objects out of dump order that only j holds are put in dump order,
  * and *settled tells whether a parse of the text now gives j as it is (see
  * make_reparsable); NULL for a tree that is not to be changed. */
-static char *dump_canonical(const json_t *j, size_t *len, bool *settled) {
+static char *dump_canonical(const json_t *j, size_t size_hint, size_t *len, bool *settled) {
     out_buf b = {.settle = settled != NULL};
+    out_room(&b, size_hint); /* one allocation for most records: about the size they had */
     out_value(&b, j, 0);
     if (b.failed || !b.p) {
         free(b.p);
         return NULL;
     }
+    b.p[b.len] = '\0'; /* out_room kept room for it */
     *len = b.len;
     if (settled)
         *settled = !b.unsettled;
@@ -759,7 +765,7 @@ dashi_err dashi_view_writeset(dashi_view *v, dashi_writeset *ws) {
                 err = dashi_writeset_add(ws, DASHI_WS_DEL, e->key, e->key_len, NULL, 0, 0);
             continue;
         }
-        if (!(e->pending = dump_canonical(e->val, &e->pending_len, &e->settled))) {
+        if (!(e->pending = dump_canonical(e->val, e->raw_len + 64, &e->pending_len, &e->settled))) {
             err = DASHI_ERR_NOMEM;
             break;
         }
@@ -774,7 +780,7 @@ dashi_err dashi_view_writeset(dashi_view *v, dashi_writeset *ws) {
             continue;
         }
         size_t len = 0;
-        char *text = t->payload ? dump_canonical(t->payload, &len, NULL) : strdup("");
+        char *text = t->payload ? dump_canonical(t->payload, 0, &len, NULL) : strdup("");
         if (!text) {
             err = DASHI_ERR_NOMEM;
             break;

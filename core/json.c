@@ -13,6 +13,9 @@
  * what was built and parses the whole text again with json_loadb(). So the reader
  * only ever has to be right about valid plain text; jansson decides the rest,
  * errors included (tests/test_json.c compares the two on generated and mutated text).
+ * dashi_json_split() scans the same subset without building anything, for readers
+ * that take a few fields straight into a struct (an input event); they fall back to
+ * a tree for whatever it refuses.
  */
 #include "core/json.h"
 
@@ -138,7 +141,7 @@ static json_t *read_array(reader *r, int depth) {
 
 /* An integer as jansson lexes it: '-'?, then '0' or a non-zero digit run, not
  * followed by a fraction or exponent (a real: jansson's turn). */
-static json_t *read_integer(reader *r) {
+static bool lex_integer(reader *r, json_int_t *out) {
     const char *p = r->p;
     bool neg = false;
     int64_t v = 0;
@@ -149,24 +152,30 @@ static json_t *read_integer(reader *r) {
         p++;
     }
     if (p >= r->end || *p < '0' || *p > '9')
-        return NULL;
+        return false;
     if (*p == '0') {
         p++;
         digits = 1;
         if (p < r->end && *p >= '0' && *p <= '9')
-            return NULL; /* a leading zero: jansson refuses it */
+            return false; /* a leading zero: jansson refuses it */
     } else {
         while (p < r->end && *p >= '0' && *p <= '9') {
             if (++digits > FAST_MAX_DIGITS)
-                return NULL;
+                return false;
             v = v * 10 + (*p - '0');
             p++;
         }
     }
     if (p < r->end && (*p == '.' || *p == 'e' || *p == 'E'))
-        return NULL;
+        return false;
     r->p = p;
-    return json_integer((json_int_t)(neg ? -v : v));
+    *out = (json_int_t)(neg ? -v : v);
+    return true;
+}
+
+static json_t *read_integer(reader *r) {
+    json_int_t v;
+    return lex_integer(r, &v) ? json_integer(v) : NULL;
 }
 
 /* A literal: the word, not followed by another letter (jansson lexes a letter run). */
@@ -201,6 +210,115 @@ static json_t *read_value(reader *r, int depth) {
         return read_integer(r);
     }
 }
+
+/* ---------------------------------------------------------------- spans */
+
+#define SPLIT_MAX_KEYS 64  /* a nested object with more members is refused (the caller falls back) */
+#define SPLIT_MAX_DEPTH 16 /* and so is deeper nesting (each level holds SPLIT_MAX_KEYS keys) */
+
+static bool scan_value(reader *r, dashi_json_span *v, int depth);
+
+/* The container at r->p (its bracket): members into keys/vals (when not NULL, up to
+ * max), checked to the closing bracket. Its count, or -1. */
+static int scan_container(reader *r, char type, dashi_json_span *keys, dashi_json_span *vals, size_t max,
+                          int depth) {
+    dashi_json_span own_keys[SPLIT_MAX_KEYS], val;
+    const char close = type == '{' ? '}' : ']';
+    size_t n = 0;
+
+    if (r->p >= r->end || *r->p != type || depth > SPLIT_MAX_DEPTH)
+        return -1;
+    if (type == '{' && !keys) { /* keys are needed to find a repeated one */
+        keys = own_keys;
+        max = SPLIT_MAX_KEYS;
+    }
+    r->p++;
+    skip_ws(r);
+    if (r->p < r->end && *r->p == close) {
+        r->p++;
+        return 0;
+    }
+    for (;;) {
+        if (n >= max && (type == '{' || vals))
+            return -1;
+        if (type == '{') {
+            dashi_json_span *k = &keys[n];
+            if (r->p >= r->end || *r->p != '"')
+                return -1;
+            r->p++;
+            k->type = '"';
+            if (!read_string(r, &k->p, &k->len))
+                return -1;
+            for (size_t i = 0; i < n; i++)
+                if (keys[i].len == k->len && memcmp(keys[i].p, k->p, k->len) == 0)
+                    return -1; /* a repeated key */
+            skip_ws(r);
+            if (r->p >= r->end || *r->p != ':')
+                return -1;
+            r->p++;
+            skip_ws(r);
+        }
+        if (!scan_value(r, vals ? &vals[n] : &val, depth + 1))
+            return -1;
+        n++;
+        skip_ws(r);
+        if (r->p < r->end && *r->p == ',') {
+            r->p++;
+            skip_ws(r);
+            continue;
+        }
+        if (r->p < r->end && *r->p == close) {
+            r->p++;
+            return n > (size_t)INT32_MAX ? -1 : (int)n; /* an int: -1 is the refusal */
+        }
+        return -1;
+    }
+}
+
+static bool scan_value(reader *r, dashi_json_span *v, int depth) {
+    if (r->p >= r->end)
+        return false;
+    v->p = r->p;
+    v->type = *r->p;
+    switch (*r->p) {
+    case '{':
+    case '[':
+        if (scan_container(r, *r->p, NULL, NULL, 0, depth) < 0)
+            return false;
+        v->len = (size_t)(r->p - v->p);
+        return true;
+    case '"':
+        r->p++;
+        return read_string(r, &v->p, &v->len);
+    case 't':
+        return read_word(r, "true", 4);
+    case 'f':
+        return read_word(r, "false", 5);
+    case 'n':
+        return read_word(r, "null", 4);
+    default:
+        v->type = 'i';
+        if (!lex_integer(r, &v->i))
+            return false;
+        v->len = (size_t)(r->p - v->p);
+        return true;
+    }
+}
+
+int dashi_json_split(const char *text, size_t len, char type, dashi_json_span *keys, dashi_json_span *vals,
+                     size_t max) {
+    reader r = {text, text ? text + len : NULL, true};
+    int n;
+    if (!text || !vals || (type == '{' && !keys))
+        return -1;
+    skip_ws(&r);
+    if ((n = scan_container(&r, type, keys, vals, max, 1)) < 0)
+        return -1;
+    skip_ws(&r);
+    return r.p == r.end ? n : -1;
+}
+
+/* ---------------------------------------------------------------- the tree */
 
 json_t *dashi_json_loadb(const char *text, size_t len, size_t flags, json_error_t *error) {
     reader r = {text, text ? text + len : NULL, (flags & JSON_REJECT_DUPLICATES) != 0};

@@ -18,4 +18,23 @@
  * *error filled by jansson; error may be NULL). Borrows text. */
 json_t *dashi_json_loadb(const char *text, size_t len, size_t flags, json_error_t *error);
 
+/* One value of plain JSON text, as dashi_json_split() finds it (borrows the text). */
+typedef struct dashi_json_span {
+    char type;     /* '{' object, '[' array, '"' string, 'i' integer, 't' true, 'f' false, 'n' null */
+    const char *p; /* a string's bytes (no escapes, no quotes), or a container's text from its bracket */
+    size_t len;    /* bytes at p */
+    json_int_t i;  /* an integer's value */
+} dashi_json_span;
+
+/* The members of the JSON object (type '{') or the elements of the array (type '[')
+ * that text[0..len) holds, whitespace around it allowed: keys[i] (strings; unused for
+ * an array, may then be NULL) and vals[i] in text order, nested containers checked
+ * whole but not split. Their count; -1 when the text is not such a container of the
+ * plain subset dashi_json_loadb() reads itself, repeats a key in any of its objects
+ * (json_loadb with JSON_REJECT_DUPLICATES refuses that), nests deeper than 16 or holds
+ * more than max members (64 in a nested object). So a count means jansson reads the
+ * text, to the same values. For readers that want a few fields and no tree. */
+int dashi_json_split(const char *text, size_t len, char type, dashi_json_span *keys, dashi_json_span *vals,
+                     size_t max);
+
 #endif

@@ -22,11 +22,62 @@ static char *dump_ordered(const json_t *j) {
     return j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("");
 }
 
+/* The type letter of dashi_json_span for a jansson value. */
+static char span_type(const json_t *j) {
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: return '{';
+    case JSON_ARRAY: return '[';
+    case JSON_STRING: return '"';
+    case JSON_INTEGER: return 'i';
+    case JSON_TRUE: return 't';
+    case JSON_FALSE: return 'f';
+    case JSON_NULL: return 'n';
+    default: return '?';
+    }
+}
+
+/* dashi_json_split() takes only text jansson takes with JSON_REJECT_DUPLICATES, and
+ * finds the members jansson finds. */
+static void check_split(const char *text, size_t len) {
+    dashi_json_span keys[64], vals[64];
+    for (int t = 0; t < 2; t++) {
+        char type = t ? '[' : '{';
+        int n = dashi_json_split(text, len, type, keys, vals, 64);
+        if (n < 0)
+            continue;
+        json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+        cr_assert(j, "split took '%.*s', jansson refuses it", (int)len, text);
+        cr_assert_eq(span_type(j), type, "'%.*s'", (int)len, text);
+        cr_assert_eq((size_t)n, type == '{' ? json_object_size(j) : json_array_size(j), "'%.*s'", (int)len, text);
+        size_t i = 0;
+        if (type == '{') {
+            const char *k;
+            json_t *v;
+            json_object_foreach(j, k, v) {
+                cr_assert_eq(keys[i].len, strlen(k));
+                cr_assert(memcmp(keys[i].p, k, keys[i].len) == 0);
+                cr_assert_eq(vals[i].type, span_type(v), "'%.*s' member %s", (int)len, text, k);
+                if (json_is_string(v))
+                    cr_assert(vals[i].len == json_string_length(v) && memcmp(vals[i].p, json_string_value(v), vals[i].len) == 0);
+                if (json_is_integer(v))
+                    cr_assert_eq(vals[i].i, json_integer_value(v));
+                i++;
+            }
+        } else {
+            json_t *v;
+            json_array_foreach(j, i, v) cr_assert_eq(vals[i].type, span_type(v), "'%.*s' element %zu", (int)len, text, i);
+        }
+        json_decref(j);
+    }
+}
+
 /* Both loaders on text[0..len) with flags: the same result. */
 static void check_same(const char *text, size_t len, size_t flags) {
     json_error_t ea, eb;
     memset(&ea, 0x55, sizeof ea);
     memset(&eb, 0x55, sizeof eb);
+    if (flags == JSON_REJECT_DUPLICATES)
+        check_split(text, len);
     json_t *a = dashi_json_loadb(text, len, flags, &ea), *b = json_loadb(text, len, flags, &eb);
     char *da = dump_ordered(a), *db = dump_ordered(b);
     cr_assert(da && db);

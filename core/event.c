@@ -1777,17 +1777,6 @@ static void tb_put(text_buf *b, const char *s, size_t n) {
     b->p[b->len] = '\0';
 }
 
-#define BYTES8(c) (0x0101010101010101ULL * (unsigned char)(c))
-
-/* Is one of the 8 bytes of x one dashi_json_quote() cannot copy as it is: a control
- * character, '"', '\\', or non-ASCII? ((v - 0x01..) & ~v & 0x80.. is non-zero exactly
- * when some byte of v is zero, and (x - n..) & ~x & 0x80.. when some byte is below n.) */
-static bool json_word_needs_care(uint64_t x) {
-    uint64_t quote = x ^ BYTES8('"'), backslash = x ^ BYTES8('\\');
-    return (((x - BYTES8(0x20)) & ~x) | ((quote - BYTES8(1)) & ~quote) | ((backslash - BYTES8(1)) & ~backslash) |
-            x) & BYTES8(0x80);
-}
-
 size_t dashi_json_quote(char *dst, const char *s, size_t n, int *bad_utf8) {
     static const char hex[] = "0123456789ABCDEF";
     int utf8_checked = 0;
@@ -1798,7 +1787,7 @@ size_t dashi_json_quote(char *dst, const char *s, size_t n, int *bad_utf8) {
         uint64_t word;
         if (n - i >= 8) { /* eight plain bytes at once (most strings are plain ASCII) */
             memcpy(&word, s + i, 8);
-            if (!json_word_needs_care(word)) {
+            if (dashi_json_plain8(word)) {
                 memcpy(p, &word, 8);
                 p += 8;
                 i += 8;

@@ -45,6 +45,9 @@ static void skip_ws(reader *r) {
 static bool read_string(reader *r, const char **s, size_t *len) {
     const char *start = r->p;
     bool high = false;
+    uint64_t word;
+    while (r->end - r->p >= 8 && (memcpy(&word, r->p, 8), dashi_json_plain8(word)))
+        r->p += 8; /* eight plain bytes at once, then byte by byte */
     for (;; r->p++) {
         if (r->p >= r->end)
             return false;

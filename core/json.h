@@ -10,9 +10,24 @@
 #ifndef DASHI_JSON_H
 #define DASHI_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
+
+#define DASHI_BYTES8(c) (0x0101010101010101ULL * (unsigned char)(c))
+
+/* Are the 8 bytes of x all plain string bytes of JSON text — printable ASCII other
+ * than '"' and '\\' — which a writer copies and a reader takes as they are?
+ * ((v - 0x01..) & ~v & 0x80.. is non-zero exactly when some byte of v is zero, and
+ * (x - n..) & ~x & 0x80.. when some byte is below n; x & 0x80.. finds non-ASCII.) */
+static inline bool dashi_json_plain8(uint64_t x) {
+    uint64_t quote = x ^ DASHI_BYTES8('"'), backslash = x ^ DASHI_BYTES8('\\');
+    return !((((x - DASHI_BYTES8(0x20)) & ~x) | ((quote - DASHI_BYTES8(1)) & ~quote) |
+              ((backslash - DASHI_BYTES8(1)) & ~backslash) | x) &
+             DASHI_BYTES8(0x80));
+}
 
 /* What json_loadb(text, len, flags, error) returns (a new reference, or NULL with
  * *error filled by jansson; error may be NULL). Borrows text. */

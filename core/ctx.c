@@ -53,8 +53,17 @@ char *dashi_ctx_make_id(char *buf, size_t size, const char *prefix, const char *
     }
     EVP_DigestFinal_ex(h, md, &md_len);
     EVP_MD_CTX_free(h);
-    int n = snprintf(buf, size, "%s-", prefix);
-    for (int i = 0; i < 8 && n >= 0 && (size_t)n + 2 < size; i++) { /* what "%02x" per byte writes */
+    size_t plen = strlen(prefix);
+    int n = 0;
+    if (size > 0) { /* what snprintf "%s-" writes: cut to the buffer */
+        size_t w = plen + 1 < size ? plen + 1 : size - 1;
+        memcpy(buf, prefix, w < plen ? w : plen);
+        if (w > plen)
+            buf[plen] = '-';
+        buf[w] = '\0';
+        n = (int)(plen + 1);
+    }
+    for (int i = 0; i < 8 && (size_t)n + 2 < size; i++) { /* what "%02x" per byte writes */
         buf[n++] = hex[md[i] >> 4];
         buf[n++] = hex[md[i] & 15];
         buf[n] = '\0';

@@ -129,6 +129,15 @@ void dashi_cst_civil(dashi_time t, int *year, int *month, int *day) {
     civil_from_days(floor_div(t + DASHI_CST_OFFSET_MS, DASHI_MS_PER_DAY), year, month, day);
 }
 
+/* Write v (0 <= v < 10^width) as exactly width decimal digits; returns the end. */
+static char *put_digits(char *p, int v, int width) {
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
 char *dashi_time_format(dashi_time t, char *buf) {
     int y, m, d;
     int64_t local = t + DASHI_CST_OFFSET_MS;
@@ -137,11 +146,32 @@ char *dashi_time_format(dashi_time t, char *buf) {
     civil_from_days(days, &y, &m, &d);
     int hh = (int)(rem / DASHI_MS_PER_HOUR), mi = (int)(rem / DASHI_MS_PER_MIN % 60),
         ss = (int)(rem / DASHI_MS_PER_SEC % 60), ms = (int)(rem % 1000);
-    if (ms)
-        snprintf(buf, DASHI_TIME_STRLEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+08:00", y, m, d, hh, mi,
-                 ss, ms);
-    else
-        snprintf(buf, DASHI_TIME_STRLEN, "%04d-%02d-%02dT%02d:%02d:%02d+08:00", y, m, d, hh, mi, ss);
+    if (y < 0 || y > 9999) { /* the digits below are for four-digit years; printf writes the others */
+        if (ms)
+            snprintf(buf, DASHI_TIME_STRLEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+08:00", y, m, d, hh, mi,
+                     ss, ms);
+        else
+            snprintf(buf, DASHI_TIME_STRLEN, "%04d-%02d-%02dT%02d:%02d:%02d+08:00", y, m, d, hh, mi, ss);
+        return buf;
+    }
+    /* what the printf above writes, digit by digit (it was most of the cost of writing an event) */
+    char *p = buf;
+    p = put_digits(p, y, 4);
+    *p++ = '-';
+    p = put_digits(p, m, 2);
+    *p++ = '-';
+    p = put_digits(p, d, 2);
+    *p++ = 'T';
+    p = put_digits(p, hh, 2);
+    *p++ = ':';
+    p = put_digits(p, mi, 2);
+    *p++ = ':';
+    p = put_digits(p, ss, 2);
+    if (ms) {
+        *p++ = '.';
+        p = put_digits(p, ms, 3);
+    }
+    memcpy(p, "+08:00", 7);
     return buf;
 }
 
@@ -176,6 +206,9 @@ dashi_time dashi_cst_month_add(dashi_time t, int n) {
 char *dashi_cst_month_str(dashi_time t, char *buf) {
     int y, m, d;
     dashi_cst_civil(t, &y, &m, &d);
-    snprintf(buf, 8, "%04u-%02u", (unsigned)((y % 10000 + 10000) % 10000), (unsigned)(m % 100));
+    char *p = put_digits(buf, (y % 10000 + 10000) % 10000, 4); /* what "%04u-%02u" writes of them */
+    *p++ = '-';
+    p = put_digits(p, m % 100, 2);
+    *p = '\0';
     return buf;
 }

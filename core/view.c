@@ -34,6 +34,7 @@
  */
 #include "core/view.h"
 #include "core/event.h"
+#include "core/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ typedef struct view_entry {
     size_t pending_len;
     bool dirty;         /* edited in this step */
     bool written;       /* in this step's write set: pending is what it holds */
+    bool settled;       /* written, and the dump found the tree already what a parse of pending gives */
     bool drop;          /* forget when the step ends */
     size_t key_len;
     char key[];         /* NUL-terminated */
@@ -245,7 +247,7 @@ static int entry_fill(dashi_view *v, view_entry *e, dashi_bytes *bytes) {
     json_error_t jerr;
     int rc = -1;
 
-    if (bytes->data && !(j = json_loadb(bytes->data, bytes->len, 0, &jerr))) {
+    if (bytes->data && !(j = dashi_json_loadb(bytes->data, bytes->len, 0, &jerr))) {
         char msg[512];
         snprintf(msg, sizeof(msg), "view: record %.100s is not JSON: %s", e->key, jerr.text);
         set_err(v, DASHI_ERR_BACKEND, msg);
@@ -378,11 +380,48 @@ bool dashi_view_exists(dashi_view *v, const char *key) {
  * long ids would then share a record): it poisons the step as bad input, which the
  * engine refuses whole. Validation (event.h limits) keeps every real key far below. */
 #define VIEW_KEY_MAX 512
+
+/* vsnprintf(key, size, fmt, ap), with the common key formats — text and "%s" of a
+ * string, like "acct:%s" — copied without printf (it was a cost of every read); any
+ * other conversion, or a NULL string, goes to vsnprintf. Returns the length, or a
+ * value >= size when the key does not fit. */
+static int key_format(char *key, size_t size, const char *fmt, va_list ap) {
+    va_list fast;
+    size_t n = 0;
+    int rc = -1;
+
+    va_copy(fast, ap);
+    for (const char *f = fmt; *f; f++) {
+        const char *s = f, *arg;
+        size_t len;
+        if (*f == '%') {
+            if (f[1] != 's' || !(arg = va_arg(fast, const char *)))
+                goto out; /* rc -1: printf's turn */
+            s = arg;
+            len = strlen(arg);
+            f++;
+        } else {
+            len = 1;
+        }
+        if (n + len >= size) {
+            rc = (int)size; /* too long: the caller refuses it */
+            goto out;
+        }
+        memcpy(key + n, s, len);
+        n += len;
+    }
+    key[n] = '\0';
+    rc = (int)n;
+out:
+    va_end(fast);
+    return rc >= 0 ? rc : vsnprintf(key, size, fmt, ap);
+}
+
 #define VIEW_KEYF(fmt)                                                          \
     char key[VIEW_KEY_MAX];                                                     \
     va_list ap;                                                                 \
     va_start(ap, fmt);                                                          \
-    int klen = vsnprintf(key, sizeof(key), fmt, ap);                            \
+    int klen = key_format(key, sizeof(key), fmt, ap);                           \
     va_end(ap);                                                                 \
     if (klen < 0 || (size_t)klen >= sizeof(key)) {                              \
         set_err(v, DASHI_ERR_INVALID, "view: state key longer than 511 bytes"); \
@@ -460,13 +499,16 @@ static int cmp_key_val(const void *a, const void *b) {
 }
 
 typedef struct out_buf {
-    char *p;     /* owned, NUL-terminated while not failed */
+    char *p;     /* owned; NUL-terminated by dump_canonical */
     size_t len, cap;
     bool failed; /* out of memory, or a value jansson would not write */
+    bool settle; /* put the members of objects out of dump order in dump order (not shared ones) */
+    bool unsettled; /* a parse of the text would not give the tree as it is: an object out
+                     * of dump order left so, a node with another owner, a NUL in a string or key */
 } out_buf;
 
-/* Room for n more bytes and the NUL; false (and failed) when there is none. */
-static bool out_room(out_buf *b, size_t n) {
+/* Room for n more bytes and a NUL; false (and failed) when there is none. */
+static inline bool out_room(out_buf *b, size_t n) {
     if (b->failed)
         return false;
     if (b->len + n + 1 > b->cap) {
@@ -484,18 +526,23 @@ static bool out_room(out_buf *b, size_t n) {
     return true;
 }
 
-static void out_put(out_buf *b, const char *s, size_t n) {
+static inline void out_put(out_buf *b, const char *s, size_t n) {
     if (!out_room(b, n))
         return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
-    b->p[b->len] = '\0';
+}
+
+static inline void out_char(out_buf *b, char c) {
+    if (out_room(b, 1))
+        b->p[b->len++] = c;
 }
 
 static void out_string(out_buf *b, const char *s, size_t n) {
     int bad = 0;
     if (!out_room(b, DASHI_JSON_QUOTE_ROOM(n)))
         return;
+    b->unsettled |= memchr(s, '\0', n) != NULL; /* a load refuses \u0000 */
     b->len += dashi_json_quote(b->p + b->len, s, n, &bad);
     b->failed |= bad;
 }
@@ -515,6 +562,61 @@ static void out_int(out_buf *b, json_int_t v) {
 
 static void out_value(out_buf *b, const json_t *j, int depth);
 
+/* kv in dump order: an insertion sort for the few members of most objects, qsort beyond. */
+static void sort_key_vals(key_val *kv, size_t n) {
+    if (n > 24) {
+        qsort(kv, n, sizeof(*kv), cmp_key_val);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        key_val x = kv[i];
+        size_t k = i;
+        for (; k > 0 && cmp_key_val(&kv[k - 1], &x) > 0; k--)
+            kv[k] = kv[k - 1];
+        kv[k] = x;
+    }
+}
+
+/* Put obj's members in the order of kv (all of them, in dump order, borrowed from
+ * obj). A member deleted and set again goes to the end, so the members that already
+ * are a prefix of that order, in order, stay; the others move to the end in order (an
+ * edit mostly adds a key or two to a sorted record: they and the keys after them
+ * move). 0, or -1 on out of memory, when obj may have lost members. */
+static int reorder_members(json_t *obj, const key_val *kv, size_t n) {
+    size_t keep = 0, bytes = 0;
+    char *keys = NULL;
+    int rc = -1;
+
+    for (void *it = json_object_iter(obj); it && keep < n; it = json_object_iter_next(obj, it))
+        if (json_object_iter_key(it) == kv[keep].key)
+            keep++; /* kv[0..keep) appear in obj in this order */
+    for (size_t i = keep; i < n; i++)
+        bytes += kv[i].len;
+    if (!(keys = malloc(bytes + 1))) /* copies: a delete frees the object's own key */
+        goto out;
+    bytes = 0;
+    for (size_t i = keep; i < n; i++) {
+        memcpy(keys + bytes, kv[i].key, kv[i].len);
+        bytes += kv[i].len;
+    }
+    rc = 0;
+    bytes = 0;
+    for (size_t i = keep; i < n; i++) {
+        const char *key = keys + bytes;
+        json_t *val = json_incref(kv[i].val); /* the delete drops the object's reference */
+        bytes += kv[i].len;
+        if (json_object_deln(obj, key, kv[i].len) != 0) {
+            json_decref(val);
+            rc = -1;
+        } else if (json_object_setn_new(obj, key, kv[i].len, val) != 0) { /* releases val */
+            rc = -1;
+        }
+    }
+out:
+    free(keys);
+    return rc;
+}
+
 static void out_object(out_buf *b, const json_t *j, int depth) {
     key_val small[16], *kv = small;
     size_t n = json_object_size(j), i = 0;
@@ -529,16 +631,27 @@ static void out_object(out_buf *b, const json_t *j, int depth) {
         sorted = sorted && (i == 0 || cmp_key_val(&kv[i - 1], &kv[i]) < 0);
     }
     if (!sorted)
-        qsort(kv, i, sizeof(*kv), cmp_key_val);
-    out_put(b, "{", 1);
+        sort_key_vals(kv, i);
+    out_char(b, '{');
     for (size_t k = 0; k < i && !b->failed; k++) {
         if (k)
-            out_put(b, ",", 1);
+            out_char(b, ',');
         out_string(b, kv[k].key, kv[k].len);
-        out_put(b, ":", 1);
+        out_char(b, ':');
         out_value(b, kv[k].val, depth + 1);
     }
-    out_put(b, "}", 1);
+    out_char(b, '}');
+    if (!sorted) {
+        /* a view's own tree (b->settle), not shared: the record it is saved as would parse
+         * back in dump order, so the tree is put in that order (after the writing: moving
+         * a member frees the key kv borrowed); out of memory fails the dump, and the step */
+        if (!b->settle || j->refcount != 1)
+            b->unsettled = true;
+        else if (i == n && reorder_members((json_t *)j, kv, n) != 0)
+            b->failed = true;
+        else if (i != n)
+            b->unsettled = true;
+    }
     if (kv != small)
         free(kv);
 }
@@ -549,18 +662,20 @@ static void out_value(out_buf *b, const json_t *j, int depth) {
         b->failed = true;
         return;
     }
+    if (j->refcount != 1 && j->refcount != (size_t)-1) /* shared; -1: the immortal true, false, null */
+        b->unsettled = true;
     switch (json_typeof(j)) {
     case JSON_OBJECT:
         out_object(b, j, depth);
         break;
     case JSON_ARRAY:
-        out_put(b, "[", 1);
+        out_char(b, '[');
         for (size_t i = 0; i < json_array_size(j) && !b->failed; i++) {
             if (i)
-                out_put(b, ",", 1);
+                out_char(b, ',');
             out_value(b, json_array_get(j, i), depth + 1);
         }
-        out_put(b, "]", 1);
+        out_char(b, ']');
         break;
     case JSON_STRING:
         out_string(b, json_string_value(j), json_string_length(j));
@@ -588,15 +703,22 @@ static void out_value(out_buf *b, const json_t *j, int depth) {
     }
 }
 
-/* The canonical text of j (malloc'ed, *len set), or NULL. */
-static char *dump_canonical(const json_t *j, size_t *len) {
-    out_buf b = {0};
+/* The canonical text of j (malloc'ed, *len set), or NULL. With settled (a view
+ * record's tree), objects out of dump order that only j holds are put in dump order,
+ * and *settled tells whether a parse of the text now gives j as it is (see
+ * make_reparsable); NULL for a tree that is not to be changed. */
+static char *dump_canonical(const json_t *j, size_t size_hint, size_t *len, bool *settled) {
+    out_buf b = {.settle = settled != NULL};
+    out_room(&b, size_hint); /* one allocation for most records: about the size they had */
     out_value(&b, j, 0);
     if (b.failed || !b.p) {
         free(b.p);
         return NULL;
     }
+    b.p[b.len] = '\0'; /* out_room kept room for it */
     *len = b.len;
+    if (settled)
+        *settled = !b.unsettled;
     return b.p;
 }
 
@@ -637,12 +759,13 @@ dashi_err dashi_view_writeset(dashi_view *v, dashi_writeset *ws) {
         e->pending = NULL;
         e->pending_len = 0;
         e->written = true;
+        e->settled = false;
         if (!e->val) {
             if (e->raw) /* deleting an absent record changes nothing */
                 err = dashi_writeset_add(ws, DASHI_WS_DEL, e->key, e->key_len, NULL, 0, 0);
             continue;
         }
-        if (!(e->pending = dump_canonical(e->val, &e->pending_len))) {
+        if (!(e->pending = dump_canonical(e->val, e->raw_len + 64, &e->pending_len, &e->settled))) {
             err = DASHI_ERR_NOMEM;
             break;
         }
@@ -657,7 +780,7 @@ dashi_err dashi_view_writeset(dashi_view *v, dashi_writeset *ws) {
             continue;
         }
         size_t len = 0;
-        char *text = t->payload ? dump_canonical(t->payload, &len) : strdup("");
+        char *text = t->payload ? dump_canonical(t->payload, 0, &len, NULL) : strdup("");
         if (!text) {
             err = DASHI_ERR_NOMEM;
             break;
@@ -686,38 +809,20 @@ static bool keys_in_dump_order(json_t *obj) {
     return true;
 }
 
-/* Re-insert obj's members in dump order (same members, same values). 0, or -1 on out
- * of memory, when obj may have lost members: the caller drops the whole tree. */
+/* Put obj's members in dump order (same members, same values). 0, or -1 on out of
+ * memory, when obj may have lost members: the caller drops the whole tree. */
 static int sort_keys(json_t *obj) {
-    size_t n = json_object_size(obj), bytes = 0, i = 0;
+    size_t n = json_object_size(obj), i = 0;
     key_val *kv = malloc(n * sizeof(*kv) + 1);
-    char *buf = NULL;
-    void *it;
     int rc = -1;
 
     if (!kv)
         goto out;
-    for (it = json_object_iter(obj); it; it = json_object_iter_next(obj, it))
-        bytes += json_object_iter_key_len(it) + 1;
-    if (!(buf = malloc(bytes + 1)))
-        goto out;
-    bytes = 0;
-    for (it = json_object_iter(obj); it; it = json_object_iter_next(obj, it), i++) {
-        kv[i].len = json_object_iter_key_len(it);
-        memcpy(buf + bytes, json_object_iter_key(it), kv[i].len);
-        buf[bytes + kv[i].len] = '\0';
-        kv[i].key = buf + bytes;
-        kv[i].val = json_incref(json_object_iter_value(it));
-        bytes += kv[i].len + 1;
-    }
-    qsort(kv, n, sizeof(*kv), cmp_key_val);
-    json_object_clear(obj); /* the references taken above keep the values */
-    rc = 0;
-    for (i = 0; i < n; i++)
-        if (json_object_setn_new(obj, kv[i].key, kv[i].len, kv[i].val) != 0)
-            rc = -1; /* setn_new released the value */
+    for (void *it = json_object_iter(obj); it && i < n; it = json_object_iter_next(obj, it), i++)
+        kv[i] = (key_val){json_object_iter_key(it), json_object_iter_key_len(it), json_object_iter_value(it)};
+    sort_key_vals(kv, i);
+    rc = i == n ? reorder_members(obj, kv, n) : -1;
 out:
-    free(buf);
     free(kv);
     return rc;
 }
@@ -758,8 +863,9 @@ void dashi_view_committed(dashi_view *v) {
         if (!e->dirty)
             continue;
         e->dirty = false;
+        /* settled: the write set's dump met every node and found nothing to change */
         if (!e->written || (e->val && !(json_is_object(e->val) || json_is_array(e->val))) ||
-            (e->val && !make_reparsable(e->val, &shared))) {
+            (e->val && !e->settled && !make_reparsable(e->val, &shared))) {
             e->drop = true; /* parse it again when it is next read */
             continue;
         }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/generate.h"
 #include "core/event.h"
 
 #define SAMPLES DASHI_SOURCE_DIR "/tests/data/events/all-types.ndjson"
@@ -1007,4 +1008,132 @@ Test(event, accessors_on_null_and_empty) {
     dashi_event_init(&ev, DASHI_EV_TIER_ASSIGNED);
     cr_expect_eq(dashi_event_time(&ev), DASHI_TIME_NONE); /* no month */
     cr_expect_null(dashi_event_to_json(NULL));
+}
+
+Test(event, json_quote_writes_what_jansson_writes) {
+    /* every byte value at every position of strings around the 8-byte steps of the
+     * writer, and UTF-8 sequences across them: the text jansson writes, or the
+     * refusal jansson makes (invalid UTF-8) */
+    char s[40], out[DASHI_JSON_QUOTE_ROOM(40)];
+    for (size_t len = 1; len <= 20; len++)
+        for (size_t pos = 0; pos < len; pos++)
+            for (int b = 0; b < 256; b++) {
+                memset(s, 'a', len);
+                s[pos] = (char)b;
+                if (pos + 1 < len && b >= 0xC2 && b <= 0xDF)
+                    s[pos + 1] = (char)0xA9; /* a two-byte sequence when b starts one */
+                int bad = 0;
+                size_t n = dashi_json_quote(out, s, len, &bad);
+                json_t *j = json_stringn_nocheck(s, len);
+                char *want = json_dumps(j, JSON_ENCODE_ANY);
+                cr_assert_eq(bad != 0, want == NULL, "byte %d at %zu of %zu", b, pos, len);
+                if (want) {
+                    cr_assert_str_eq(out, want, "byte %d at %zu of %zu", b, pos, len);
+                    cr_assert_eq(n, strlen(want));
+                }
+                free(want);
+                json_decref(j);
+            }
+}
+
+/* ---- the reader without a tree against the reader through a tree ---- */
+
+/* What dashi_event_parse() did before it read plain lines straight into the struct. */
+static dashi_err parse_by_tree(const char *text, size_t len, dashi_event *out, char *errstr, size_t size) {
+    json_error_t jerr;
+    memset(out, 0, sizeof(*out));
+    json_t *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!obj) {
+        snprintf(errstr, size, "not JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+        return DASHI_ERR_PARSE;
+    }
+    dashi_err err = dashi_event_from_json(obj, out, errstr, size);
+    json_decref(obj);
+    return err;
+}
+
+/* dashi_event_parse() and the tree's reader agree on text: error and message, or the event. */
+static void check_readers_agree(const char *text, size_t len) {
+    dashi_event a, b;
+    char ea[512] = "", eb[512] = "";
+    dashi_err ra = dashi_event_parse(text, len, &a, ea, sizeof ea), rb = parse_by_tree(text, len, &b, eb, sizeof eb);
+    cr_assert_eq(ra, rb, "'%.*s': %s / %s", (int)len, text, ea, eb);
+    if (ra != DASHI_OK) {
+        cr_assert_str_eq(ea, eb, "'%.*s'", (int)len, text);
+    } else {
+        char *da = dashi_event_dump(&a), *db = dashi_event_dump(&b);
+        cr_assert(da && db);
+        cr_assert_str_eq(da, db, "'%.*s'", (int)len, text);
+        free(da);
+        free(db);
+    }
+    dashi_event_clear(&a);
+    dashi_event_clear(&b);
+}
+
+Test(event, reading_without_a_tree_equals_reading_through_one) {
+    /* every sample type (inputs and outputs), a generated stream, and one-byte
+     * changes of every sample line at every position */
+    static const char subst[] = "\"{}[],:0-x n";
+    FILE *f = fopen(SAMPLES, "r");
+    char line[8192], buf[8192];
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strcspn(line, "\n");
+        if (n == 0)
+            continue;
+        check_readers_agree(line, n);
+        for (size_t i = 0; i < n; i++) {
+            memcpy(buf, line, i); /* deletion */
+            memcpy(buf + i, line + i + 1, n - i - 1);
+            check_readers_agree(buf, n - 1);
+            for (size_t k = 0; k < sizeof subst - 1; k++) { /* replacement */
+                memcpy(buf, line, n);
+                buf[i] = subst[k];
+                check_readers_agree(buf, n);
+            }
+        }
+    }
+    fclose(f);
+
+    dashi_gen_opts o;
+    char err[256], *text = NULL, *l = NULL;
+    size_t size = 0, cap = 0, lines = 0;
+    uint64_t count = 0;
+    ssize_t len;
+    dashi_gen_opts_default(&o);
+    o.ambassadors = 40;
+    o.customers = 400;
+    FILE *g = open_memstream(&text, &size);
+    cr_assert(g);
+    cr_assert_eq(dashi_generate(&o, g, &count, err, sizeof err), DASHI_OK, "%s", err);
+    fclose(g);
+    g = fmemopen(text, size, "r");
+    while ((len = getline(&l, &cap, g)) > 0) {
+        check_readers_agree(l, (size_t)len - (l[len - 1] == '\n'));
+        lines++;
+    }
+    cr_expect_eq(lines, count);
+    fclose(g);
+    free(l);
+    free(text);
+
+    /* values the tree's reader takes and this one leaves to it */
+    static const char *const hard[] = {
+        "{\"type\":\"AccountRegistered\",\"event_id\":\"e1\",\"occurred_at\":\"2022-06-01T10:00:00+08:00\","
+        "\"uid\":\"u1\",\"account_type\":\"PERSONAL\",\"method\":\"PASSWORD\",\"identities\":[]}",
+        "{\"type\":\"AccountRegistered\",\"event_id\":\"e\\u0031\",\"occurred_at\":\"2022-06-01T10:00:00+08:00\","
+        "\"uid\":\"u1\",\"account_type\":\"PERSONAL\",\"method\":\"PASSWORD\",\"identities\":[],\"x\":{\"a\":1,\"a\":2}}",
+        "{\"type\":\"AccountRegistered\",\"event_id\":\"e1\",\"occurred_at\":\"2022-06-01T10:00:00+08:00\","
+        "\"uid\":\"u1\",\"account_type\":\"PERSONAL\",\"method\":null,\"identities\":[{\"kind\":\"PHONE\","
+        "\"value\":\"138\",\"hashed\":true}],\"unknown\":[1,{\"b\":[true,null]}]}",
+        "{\"type\":\"OrderPaid\",\"event_id\":\"o\",\"occurred_at\":\"2022-06-01T10:00:00+08:00\",\"amount\":100.0}",
+        "{\"type\":\"OrderPaid\",\"type\":\"OrderPaid\"}",
+        "{\"type\":\"NoSuchType\"}",
+        "{\"type\":7}",
+        "{}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof hard / sizeof hard[0]; i++)
+        check_readers_agree(hard[i], strlen(hard[i]));
 }

@@ -56,6 +56,15 @@ Test(time, formats_in_cst) {
     }
 }
 
+Test(time, formats_years_outside_four_digits_as_printf_does) {
+    char buf[DASHI_TIME_STRLEN];
+    dashi_time last = T("9999-12-31T23:59:59.999+08:00"), first = T("0000-01-01T00:00:00+08:00");
+    cr_assert_str_eq(dashi_time_format(last, buf), "9999-12-31T23:59:59.999+08:00");
+    cr_assert_str_eq(dashi_time_format(last + 1, buf), "10000-01-01T00:00:00+08:00");
+    cr_assert_str_eq(dashi_time_format(first, buf), "0000-01-01T00:00:00+08:00");
+    cr_assert_str_eq(dashi_time_format(first - 1001, buf), "-001-12-31T23:59:58.999+08:00");
+}
+
 Test(time, cst_day_boundaries) {
     /* 2022-06-07 23:59:59 CST is still June 7; 00:00:00 is June 8 */
     dashi_time before = T("2022-06-07T23:59:59+08:00"), at = T("2022-06-08T00:00:00+08:00");

@@ -278,6 +278,12 @@ static void known_set(dashi_overlay *o, const char *key, size_t len, const char 
     char *val = NULL;
     if ((!k && only_known) || forgotten(o, key, len))
         return;
+    if (k && (k->val == NULL) == (data == NULL) && k->len == (data ? dlen : 0) &&
+        (!data || !dlen || memcmp(k->val, data, dlen) == 0)) {
+        known_unlink(o, k); /* the same bytes: only the newest now */
+        known_push(o, k);
+        return;
+    }
     if (data && !(val = malloc(dlen + 1))) {
         if (k)
             known_remove(o, k);

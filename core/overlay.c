@@ -338,19 +338,12 @@ static void known_forget(dashi_overlay *o, const char *key, size_t len) {
         known_remove(o, k);
 }
 
-/* Set ws went to the store through the face: applied, or (not applied) maybe applied. */
-static void known_written(dashi_overlay *o, const dashi_writeset *ws, bool applied) {
-    for (size_t i = 0; ws && i < ws->n; i++) {
-        const dashi_ws_op *op = &ws->ops[i];
-        if (op->kind != DASHI_WS_PUT && op->kind != DASHI_WS_DEL)
-            continue;
-        if (applied)
-            known_set(o, op->key, op->key_len, op->kind == DASHI_WS_PUT ? op->val : NULL, op->val_len, true);
-        else
-            known_forget(o, op->key, op->key_len);
-    }
+/* Set ws may have changed the store: forget what was kept of its keys. */
+static void known_forget_set(dashi_overlay *o, const dashi_writeset *ws) {
+    for (size_t i = 0; ws && i < ws->n; i++)
+        if (ws->ops[i].kind == DASHI_WS_PUT || ws->ops[i].kind == DASHI_WS_DEL)
+            known_forget(o, ws->ops[i].key, ws->ops[i].key_len);
 }
-
 /* What set ws does to the batch's values and timers. -1 on out of memory. */
 static int replay_set(dashi_overlay *o, const dashi_writeset *ws) {
     for (size_t i = 0; i < ws->n; i++) {
@@ -554,12 +547,8 @@ static dashi_err ov_mget(dashi_state *st, size_t n, const dashi_bytes *keys, das
                          size_t errstr_size) {
     dashi_overlay *o = (dashi_overlay *)st;
     dashi_err err = DASHI_OK;
-    if (!o->active) {
-        if ((err = o->inner->ops->mget(o->inner, n, keys, vals, errstr, errstr_size)) == DASHI_OK)
-            for (size_t i = 0; i < n; i++)
-                known_set(o, keys[i].data, keys[i].len, vals[i].data, vals[i].len, false);
-        return err;
-    }
+    if (!o->active) /* one step at a time: nothing to learn, it costs a copy per read */
+        return o->inner->ops->mget(o->inner, n, keys, vals, errstr, errstr_size);
     for (size_t i = 0; i < n; i++)
         vals[i] = (dashi_bytes){NULL, 0};
     for (size_t i = 0; i < n; i++) {
@@ -814,7 +803,7 @@ dashi_err dashi_overlay_commit(dashi_overlay *o, size_t *n_applied, dashi_err *f
      * outcome is unknown makes its keys unknown) */
     if (*n_applied < n && (*failed == DASHI_ERR_TRANSPORT || *failed == DASHI_ERR_BACKEND))
         for (size_t s = *n_applied; s < n; s++)
-            known_written(o, &o->sets[s], false);
+            known_forget_set(o, &o->sets[s]);
     dashi_overlay_rewind(o, *n_applied);
     for (size_t i = 0; i < o->entries.n; i++) {
         const ov_entry *e = (const ov_entry *)o->entries.all[i];
@@ -837,8 +826,8 @@ static dashi_err ov_apply(dashi_state *st, size_t n, const dashi_writeset *const
     dashi_overlay *o = (dashi_overlay *)st;
     if (!o->active) {
         dashi_err err = o->inner->ops->apply(o->inner, n, sets, results, errstr, errstr_size);
-        for (size_t i = 0; i < n; i++)
-            known_written(o, sets[i], results[i] == DASHI_OK);
+        for (size_t i = 0; i < n && o->k_count; i++)
+            known_forget_set(o, sets[i]); /* keys kept by a batch are no longer what it saw */
         return err;
     }
     for (size_t i = 0; i < n; i++)
@@ -851,8 +840,8 @@ static dashi_err ov_apply_chain(dashi_state *st, size_t n, const dashi_writeset 
     dashi_overlay *o = (dashi_overlay *)st;
     if (!o->active) {
         dashi_err err = dashi_state_apply_chain(o->inner, n, sets, results, n_applied, errstr, errstr_size);
-        for (size_t i = 0; i < n; i++)
-            known_written(o, sets[i], results[i] == DASHI_OK);
+        for (size_t i = 0; i < n && o->k_count; i++)
+            known_forget_set(o, sets[i]);
         return err;
     }
     *n_applied = 0;

@@ -3,9 +3,10 @@
  * The engine runs a batch of steps (events and timers) against an overlay instead
  * of the store, so the batch costs a few round trips instead of several per step:
  *   - a read of a key the batch has not seen is answered at once with a guess —
- *     the bytes the store held when the overlay last read or wrote the key (it
- *     keeps them, in a bounded LRU, across batches and one-at-a-time steps), else
- *     absent — remembered with the first step that read it;
+ *     the bytes the store held when a batch last read or wrote the key (the
+ *     overlay keeps them, in a bounded LRU, from batch to batch; a write passed
+ *     through outside a batch makes it forget that key), else absent —
+ *     remembered with the first step that read it;
  *   - a step's write set is staged, not sent; reads of later steps in the batch see
  *     its writes;
  *   - dashi_overlay_check() reads every guessed key from the store in one mget. A

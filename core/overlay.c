@@ -11,7 +11,13 @@
  * count) and what the staged sets did to it since; queries merge the two and check
  * that the answer cannot depend on a timer beyond what was read. Entries live in
  * chained hash tables (FNV-1a) and on a list for iteration, all freed at the end
- * of the batch. See overlay.h for the contract.
+ * of the batch. Between batches the overlay keeps, per key, the bytes the store
+ * held when a batch last read (checked) or wrote it: the guesses of the next
+ * batches. They live in their own hash table on an LRU list, bounded by
+ * KNOWN_MAX_ENTRIES and KNOWN_MAX_BYTES; keys with the forget prefix (markers,
+ * read once) are not kept. A guess is only a guess: the check reads every one,
+ * so a stale or evicted entry costs a step run again, never a wrong result. See
+ * overlay.h for the contract.
  */
 #include "core/overlay.h"
 

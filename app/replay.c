@@ -3,8 +3,10 @@
  * Lines are read with getline (any length), parsed and validated by the event
  * model; a bad line never stops the run. Sorting uses a stable merge of indices so
  * events with equal (occurred_at, event_id) keep their file order and the result is
- * the same on every platform. Retriable back-end errors (a Redis restart) are
- * retried with a short backoff, because an event that is not applied is lost.
+ * the same on every platform. Events go to the engine in batches
+ * (dashi_engine_process_batch). Retriable back-end errors (a Redis restart) are
+ * retried with a short backoff from the event they stopped at, because an event
+ * that is not applied is lost.
  */
 #include "app/replay.h"
 
@@ -175,55 +177,112 @@ static void backoff(int attempt) {
 dashi_err dashi_replay_run(dashi_engine *e, const dashi_event_list *l, const char *name, dashi_time until,
                            dashi_emit_fn emit, void *emit_opaque, dashi_reject_fn reject, void *reject_opaque,
                            dashi_replay_stats *stats, char *errstr, size_t errstr_size) {
-    return dashi_replay_run_progress(e, l, name, until, emit, emit_opaque, reject, reject_opaque, NULL, NULL, stats,
-                                     errstr, errstr_size);
+    return dashi_replay_run_batch(e, l, name, until, DASHI_REPLAY_BATCH, emit, emit_opaque, reject, reject_opaque, NULL,
+                                  NULL, stats, errstr, errstr_size);
 }
 
 dashi_err dashi_replay_run_progress(dashi_engine *e, const dashi_event_list *l, const char *name, dashi_time until,
                                     dashi_emit_fn emit, void *emit_opaque, dashi_reject_fn reject,
                                     void *reject_opaque, dashi_replay_progress_fn progress, void *progress_opaque,
                                     dashi_replay_stats *stats, char *errstr, size_t errstr_size) {
+    return dashi_replay_run_batch(e, l, name, until, DASHI_REPLAY_BATCH, emit, emit_opaque, reject, reject_opaque,
+                                  progress, progress_opaque, stats, errstr, errstr_size);
+}
+
+/* Apply l's events [i, i + n): one batch, or (batch <= 1, n == 1) one event. *done
+ * is how many reached their outcome (results[0..*done)); the error that stopped
+ * the rest is returned with its message in why. */
+static dashi_err run_some(dashi_engine *e, const dashi_event *const *evs, const dashi_event_list *l, size_t i,
+                          size_t n, size_t batch, dashi_emit_fn emit, void *emit_opaque, dashi_batch_result *results,
+                          size_t *done, char *why, size_t why_size) {
+    dashi_err err;
+    why[0] = '\0';
+    if (batch > 1) {
+        dashi_batch_opts opts = {.emit = emit, .emit_opaque = emit_opaque, .until = DASHI_TIME_NONE};
+        return dashi_engine_process_batch(e, evs + i, n, &opts, results, done, why, why_size);
+    }
+    results[0].why[0] = '\0';
+    err = results[0].err = dashi_engine_process(e, &l->events[i], emit, emit_opaque, results[0].why,
+                                                sizeof(results[0].why));
+    *done = 0;
+    if (err == DASHI_OK || err == DASHI_ERR_DUPLICATE || err == DASHI_ERR_INVALID) {
+        *done = 1;
+        err = DASHI_OK;
+    } else {
+        snprintf(why, why_size, "%s", results[0].why);
+    }
+    return err;
+}
+
+dashi_err dashi_replay_run_batch(dashi_engine *e, const dashi_event_list *l, const char *name, dashi_time until,
+                                 size_t batch, dashi_emit_fn emit, void *emit_opaque, dashi_reject_fn reject,
+                                 void *reject_opaque, dashi_replay_progress_fn progress, void *progress_opaque,
+                                 dashi_replay_stats *stats, char *errstr, size_t errstr_size) {
     dashi_err err = DASHI_OK;
     uint64_t bytes_done = 0;
     struct timespec t0, t1;
+    const dashi_event **evs = NULL;     /* owned array; borrows l's events */
+    dashi_batch_result *results = NULL; /* owned */
+    size_t i = 0, per_call = batch > 1 ? batch : 1;
+    int attempt = 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (size_t i = 0; i < l->n; i++) {
-        char why[512] = "";
-        int attempt = 0;
-        do {
-            why[0] = '\0';
-            err = dashi_engine_process(e, &l->events[i], emit, emit_opaque, why, sizeof(why));
-        } while (dashi_err_retriable(err) && ++attempt < RETRIES && (backoff(attempt), 1));
-        if (err == DASHI_OK) {
-            stats->events++;
-        } else if (err == DASHI_ERR_DUPLICATE) {
-            stats->duplicates++;
-        } else if (err == DASHI_ERR_INVALID) {
-            stats->rejected++;
-            if (reject) {
+    if (!(results = malloc(per_call * sizeof(*results))) || (l->n && !(evs = malloc(l->n * sizeof(*evs))))) {
+        err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "%s: out of memory", name);
+        goto out;
+    }
+    for (size_t k = 0; k < l->n; k++)
+        evs[k] = &l->events[k];
+    while (i < l->n) {
+        char why[512];
+        size_t n = l->n - i < per_call ? l->n - i : per_call, done = 0;
+        err = run_some(e, evs, l, i, n, batch, emit, emit_opaque, results, &done, why, sizeof(why));
+        if (done)
+            attempt = 0;
+        for (size_t k = 0; k < done; k++, i++) {
+            const dashi_batch_result *r = &results[k];
+            if (r->err == DASHI_OK) {
+                stats->events++;
+            } else if (r->err == DASHI_ERR_DUPLICATE) {
+                stats->duplicates++;
+            } else if (reject) { /* DASHI_ERR_INVALID */
                 char *text = dashi_event_dump(&l->events[i]);
-                reject(reject_opaque, name, l->lines[i], why, text ? text : "");
+                reject(reject_opaque, name, l->lines[i], r->why, text ? text : "");
                 free(text);
             }
-        } else {
-            err = dashi_errf(err, errstr, errstr_size, "%s:%zu: %s", name, l->lines[i], why);
-            goto out;
+            stats->rejected += r->err == DASHI_ERR_INVALID;
+            if (progress) {
+                bytes_done += l->sizes ? l->sizes[i] : 0;
+                progress(progress_opaque, i + 1, bytes_done);
+            }
         }
-        err = DASHI_OK;
-        if (progress) {
-            bytes_done += l->sizes ? l->sizes[i] : 0;
-            progress(progress_opaque, i + 1, bytes_done);
+        if (err == DASHI_OK)
+            continue;
+        /* stopped at event i: a retriable error (a Redis restart) is retried, because an
+         * event that is not applied is lost */
+        if (dashi_err_retriable(err) && ++attempt < RETRIES) {
+            backoff(attempt);
+            continue;
         }
+        err = dashi_errf(err, errstr, errstr_size, "%s:%zu: %s", name, l->lines[i], why);
+        goto out;
     }
     if (until != DASHI_TIME_NONE) {
-        int attempt = 0;
+        attempt = 0;
         do {
-            err = dashi_engine_advance(e, until, emit, emit_opaque, errstr, errstr_size);
+            if (batch > 1) {
+                dashi_batch_opts opts = {.emit = emit, .emit_opaque = emit_opaque, .until = until};
+                size_t done = 0;
+                err = dashi_engine_process_batch(e, NULL, 0, &opts, NULL, &done, errstr, errstr_size);
+            } else {
+                err = dashi_engine_advance(e, until, emit, emit_opaque, errstr, errstr_size);
+            }
         } while (dashi_err_retriable(err) && ++attempt < RETRIES && (backoff(attempt), 1));
     }
     if (progress && err == DASHI_OK)
         progress(progress_opaque, l->n, bytes_done);
 out:
+    free(evs);
+    free(results);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     stats->seconds += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     return err;

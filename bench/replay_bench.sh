@@ -9,7 +9,8 @@
 # temporary directory that is removed afterwards; never a server already running).
 # For each it prints the best run: the replay loop's own time as `dashi replay`
 # reports it (reading and sorting the file excluded), events/s from it, and the
-# whole process's CPU time (user + system, from /usr/bin/time). Every run's
+# whole process's CPU time (user + system, from /usr/bin/time), and for Redis the
+# data-path calls (MGET/EVALSHA: one round trip each) per event. Every run's
 # outputs must be byte-identical to the first memory run's (cmp), so a speed-up
 # that changes an output fails here. Best of n, because the figures move with
 # whatever else runs on the machine; bench/RESULTS.md says what was measured.
@@ -67,5 +68,11 @@ for _ in $(seq 50); do
   redis-cli -s "$dir/redis.sock" ping >/dev/null 2>&1 && break
   sleep 0.1
 done
+redis-cli -s "$dir/redis.sock" CONFIG RESETSTAT >/dev/null
 bench redis --state "unix://$dir/redis.sock" --prefix bench:
+# round trips of the data path: every read, write set and timer query is one MGET or
+# EVALSHA (commands scripts run inside are not counted here)
+redis-cli -s "$dir/redis.sock" INFO commandstats | tr -d '\r' |
+  awk -F'[=,:]' -v e="$events" -v r="$runs" '/^cmdstat_(evalsha|mget):/ {n += $3}
+    END {printf "redis   %d EVALSHA/MGET calls per replay = %.4f per event\n", n / r, n / r / e}'
 echo "outputs: $(wc -l < "$dir/ref.ndjson") lines, identical in every run (memory and redis)"

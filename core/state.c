@@ -3,7 +3,8 @@
  * Nothing here talks to a store. A write set is a growable array of operations
  * that owns copies of every key and value handed to it, so the caller's buffers
  * may be reused at once; the back ends (state/state_mem.c, state/state_redis.c)
- * only read it. Copies are NUL-terminated for the debugger's sake (the length is
+ * only read it. dashi_state_apply_chain() gives apply_chain()'s contract over a
+ * back end that has only apply(). Copies are NUL-terminated for the debugger's sake (the length is
  * still what counts), and a value of a PUT, CHECK_EQ, TIMER_ADD or TIMER_CHECK is never NULL,
  * even when empty, so "empty" and "absent" cannot be confused downstream.
  * dashi_state_open() only picks a constructor, "memory" or a Redis URL; it is
@@ -112,6 +113,30 @@ dashi_state *dashi_state_open(const char *spec, const char *prefix, char *errstr
     st = dashi_state_redis_new(spec, prefix, errstr, errstr_size);
 out:
     return st;
+}
+
+dashi_err dashi_state_apply_chain(dashi_state *st, size_t n, const dashi_writeset *const *sets, dashi_err *results,
+                                  size_t *n_applied, char *errstr, size_t errstr_size) {
+    dashi_err err = DASHI_OK;
+    size_t i = 0;
+    if (st->ops->apply_chain) {
+        err = st->ops->apply_chain(st, n, sets, results, n_applied, errstr, errstr_size);
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++)
+        results[k] = DASHI_ERR_CONFLICT; /* not applied, until known otherwise */
+    for (; i < n; i++) {
+        if (!sets[i] || sets[i]->n == 0) {
+            results[i] = DASHI_OK;
+            continue;
+        }
+        err = st->ops->apply(st, 1, &sets[i], &results[i], errstr, errstr_size);
+        if (err != DASHI_OK || results[i] != DASHI_OK)
+            break;
+    }
+    *n_applied = i;
+out:
+    return err;
 }
 
 void dashi_state_destroy(dashi_state *st) {

@@ -12,7 +12,8 @@
  * de-duplication: an event's marker key must be absent), and a failed check makes
  * the whole set a no-op with DASHI_ERR_CONFLICT. apply() takes many write sets at
  * once so a back end can pipeline them in one round trip; each is still atomic on
- * its own and they are applied in order.
+ * its own and they are applied in order. apply_chain() (optional) applies sets
+ * that build on one another: a set is applied only when all before it were.
  */
 #ifndef DASHI_STATE_H
 #define DASHI_STATE_H
@@ -108,7 +109,25 @@ struct dashi_state_ops {
     dashi_err (*clear)(dashi_state *st, char *errstr, size_t errstr_size);
 
     void (*destroy)(dashi_state *st);
+
+    /* Optional (NULL: dashi_state_apply_chain() applies the sets one call each).
+     * Like apply(), but a chain: set i is applied only when every set before it
+     * was. The first set that fails a check gets DASHI_ERR_CONFLICT and ends the
+     * chain; every later set is not applied (DASHI_ERR_CONFLICT too). *n_applied is
+     * the length of the applied prefix (empty sets count as applied). A back end
+     * may run a whole chain as one atomic call (Redis: one script run; a very long
+     * chain goes as several calls, each sent after the previous one applied whole).
+     * Returns non-OK as apply() does; then results[i] say which sets were applied
+     * (OK) and the first one not applied holds the error (DASHI_ERR_TRANSPORT when
+     * it is not known whether it was). */
+    dashi_err (*apply_chain)(dashi_state *st, size_t n, const dashi_writeset *const *sets, dashi_err *results,
+                             size_t *n_applied, char *errstr, size_t errstr_size);
 };
+
+/* st's apply_chain, or the same contract over apply() one set per call (one round
+ * trip per set) when the back end has none. */
+dashi_err dashi_state_apply_chain(dashi_state *st, size_t n, const dashi_writeset *const *sets, dashi_err *results,
+                                  size_t *n_applied, char *errstr, size_t errstr_size);
 
 /* Every implementation's handle starts with this (C "inheritance" by first member). */
 struct dashi_state {

@@ -82,6 +82,7 @@
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,7 @@
 #define FAMILY_MAX 16          /* a family is a key's text up to a ':' within its first 16 bytes */
 #define LISTPACK_WANT 256      /* hash-max-listpack-value dashi asks for at connect */
 #define LISTPACK_DEFAULT 64    /* Redis 7's default, assumed when CONFIG GET is refused */
+#define CHAIN_MAX_OPS 100000   /* ops of one chain script call; a longer chain goes as several calls */
 
 /* KEYS[1] timers zset, KEYS[2] payload hash, then per data op either one plain key
  * (P/D/A/E) or a bucket hash and the plain key (p/q/d/a/e, ARGV field first).
@@ -107,80 +109,134 @@
  * e check-eq(field, val) on a bucketed key (it lives in the bucket or, when large, in
  * the plain key: a put in one place deletes the other);
  * T timer-add(id, due, payload) X timer-del(id) C timer-check(id, due, payload).
- * Returns 1 applied, 0 conflict. A timer check against timer keys of the wrong type
- * fails in the first pass, before any write (a script error). */
+ * One write set is the ops of a kinds string whose KEYS start at k and ARGV at a:
+ * verify() is the first pass (1 and where the next set starts, 0 on a failed check,
+ * or an error reply; a timer check against timer keys of the wrong type fails here,
+ * before any write), write() the second. Both scripts below are built from them. */
+#define LUA_SET_FUNCTIONS \
+    "local function verify(kinds, k, a)\n" \
+    "  local timers = false\n" \
+    "  for i = 1, #kinds do\n" \
+    "    local c = string.byte(kinds, i)\n" \
+    "    if c == 80 then k = k + 1; a = a + 1\n" \
+    "    elseif c == 68 then k = k + 1\n" \
+    "    elseif c == 65 then\n" \
+    "      if redis.call('EXISTS', KEYS[k]) == 1 then return 0 end\n" \
+    "      k = k + 1\n" \
+    "    elseif c == 69 then\n" \
+    "      if redis.call('GET', KEYS[k]) ~= ARGV[a] then return 0 end\n" \
+    "      k = k + 1; a = a + 1\n" \
+    "    elseif c == 112 or c == 113 or c == 100 then\n" \
+    "      local t = redis.call('TYPE', KEYS[k]).ok\n" \
+    "      if t ~= 'hash' and t ~= 'none' then return redis.error_reply('dashi: a bucket key holds the wrong type') end\n" \
+    "      k = k + 2; a = a + (c == 100 and 1 or 2)\n" \
+    "    elseif c == 97 then\n" \
+    "      if redis.call('HEXISTS', KEYS[k], ARGV[a]) == 1 or redis.call('EXISTS', KEYS[k + 1]) == 1 then return 0 end\n" \
+    "      k = k + 2; a = a + 1\n" \
+    "    elseif c == 101 then\n" \
+    "      local v = redis.call('HGET', KEYS[k], ARGV[a])\n" \
+    "      if not v then v = redis.call('GET', KEYS[k + 1]) end\n" \
+    "      if v ~= ARGV[a + 1] then return 0 end\n" \
+    "      k = k + 2; a = a + 2\n" \
+    "    elseif c == 84 then\n" \
+    "      if tonumber(ARGV[a + 1]) == nil then return redis.error_reply('dashi: timer due is not a number') end\n" \
+    "      a = a + 3; timers = true\n" \
+    "    elseif c == 88 then a = a + 1; timers = true\n" \
+    "    elseif c == 67 then\n" \
+    "      local s = redis.call('ZSCORE', KEYS[1], ARGV[a])\n" \
+    "      if not s or tonumber(s) ~= tonumber(ARGV[a + 1]) then return 0 end\n" \
+    "      if (redis.call('HGET', KEYS[2], ARGV[a]) or '') ~= ARGV[a + 2] then return 0 end\n" \
+    "      a = a + 3\n" \
+    "    else return redis.error_reply('dashi: unknown write-set op kind') end\n" \
+    "  end\n" \
+    "  if timers then\n" \
+    "    local t1 = redis.call('TYPE', KEYS[1]).ok\n" \
+    "    local t2 = redis.call('TYPE', KEYS[2]).ok\n" \
+    "    if (t1 ~= 'zset' and t1 ~= 'none') or (t2 ~= 'hash' and t2 ~= 'none') then\n" \
+    "      return redis.error_reply('dashi: timer keys hold the wrong type')\n" \
+    "    end\n" \
+    "  end\n" \
+    "  return 1, k, a\n" \
+    "end\n" \
+    "local function write(kinds, k, a)\n" \
+    "  for i = 1, #kinds do\n" \
+    "    local c = string.byte(kinds, i)\n" \
+    "    if c == 80 then redis.call('SET', KEYS[k], ARGV[a]); k = k + 1; a = a + 1\n" \
+    "    elseif c == 68 then redis.call('DEL', KEYS[k]); k = k + 1\n" \
+    "    elseif c == 65 then k = k + 1\n" \
+    "    elseif c == 69 then k = k + 1; a = a + 1\n" \
+    "    elseif c == 112 then\n" \
+    "      redis.call('HSET', KEYS[k], ARGV[a], ARGV[a + 1]); redis.call('DEL', KEYS[k + 1]); k = k + 2; a = a + 2\n" \
+    "    elseif c == 113 then\n" \
+    "      redis.call('SET', KEYS[k + 1], ARGV[a + 1]); redis.call('HDEL', KEYS[k], ARGV[a]); k = k + 2; a = a + 2\n" \
+    "    elseif c == 100 then\n" \
+    "      redis.call('HDEL', KEYS[k], ARGV[a]); redis.call('DEL', KEYS[k + 1]); k = k + 2; a = a + 1\n" \
+    "    elseif c == 97 then k = k + 2; a = a + 1\n" \
+    "    elseif c == 101 then k = k + 2; a = a + 2\n" \
+    "    elseif c == 84 then\n" \
+    "      redis.call('ZADD', KEYS[1], ARGV[a + 1], ARGV[a])\n" \
+    "      redis.call('HSET', KEYS[2], ARGV[a], ARGV[a + 2])\n" \
+    "      a = a + 3\n" \
+    "    elseif c == 67 then a = a + 3\n" \
+    "    else\n" \
+    "      redis.call('ZREM', KEYS[1], ARGV[a])\n" \
+    "      redis.call('HDEL', KEYS[2], ARGV[a])\n" \
+    "      a = a + 1\n" \
+    "    end\n" \
+    "  end\n" \
+    "end\n"
+
+/* One write set: ARGV[1] its kinds. Returns 1 applied, 0 conflict. */
 static const char apply_script[] =
     "#!lua\n"
-    "local kinds = ARGV[1]\n"
-    "local k, a, timers = 3, 2, false\n"
-    "for i = 1, #kinds do\n"
-    "  local c = string.byte(kinds, i)\n"
-    "  if c == 80 then k = k + 1; a = a + 1\n"
-    "  elseif c == 68 then k = k + 1\n"
-    "  elseif c == 65 then\n"
-    "    if redis.call('EXISTS', KEYS[k]) == 1 then return 0 end\n"
-    "    k = k + 1\n"
-    "  elseif c == 69 then\n"
-    "    if redis.call('GET', KEYS[k]) ~= ARGV[a] then return 0 end\n"
-    "    k = k + 1; a = a + 1\n"
-    "  elseif c == 112 or c == 113 or c == 100 then\n"
-    "    local t = redis.call('TYPE', KEYS[k]).ok\n"
-    "    if t ~= 'hash' and t ~= 'none' then return redis.error_reply('dashi: a bucket key holds the wrong type') end\n"
-    "    k = k + 2; a = a + (c == 100 and 1 or 2)\n"
-    "  elseif c == 97 then\n"
-    "    if redis.call('HEXISTS', KEYS[k], ARGV[a]) == 1 or redis.call('EXISTS', KEYS[k + 1]) == 1 then return 0 end\n"
-    "    k = k + 2; a = a + 1\n"
-    "  elseif c == 101 then\n"
-    "    local v = redis.call('HGET', KEYS[k], ARGV[a])\n"
-    "    if not v then v = redis.call('GET', KEYS[k + 1]) end\n"
-    "    if v ~= ARGV[a + 1] then return 0 end\n"
-    "    k = k + 2; a = a + 2\n"
-    "  elseif c == 84 then\n"
-    "    if tonumber(ARGV[a + 1]) == nil then return redis.error_reply('dashi: timer due is not a number') end\n"
-    "    a = a + 3; timers = true\n"
-    "  elseif c == 88 then a = a + 1; timers = true\n"
-    "  elseif c == 67 then\n"
-    "    local s = redis.call('ZSCORE', KEYS[1], ARGV[a])\n"
-    "    if not s or tonumber(s) ~= tonumber(ARGV[a + 1]) then return 0 end\n"
-    "    if (redis.call('HGET', KEYS[2], ARGV[a]) or '') ~= ARGV[a + 2] then return 0 end\n"
-    "    a = a + 3\n"
-    "  else return redis.error_reply('dashi: unknown write-set op kind') end\n"
+    LUA_SET_FUNCTIONS
+    "local ok, k, a = verify(ARGV[1], 3, 2)\n"
+    "if ok ~= 1 then return ok end\n"
+    "if k ~= #KEYS + 1 or a ~= #ARGV + 1 then return redis.error_reply('dashi: malformed write set') end\n"
+    "write(ARGV[1], 3, 2)\n"
+    "return 1\n";
+
+/* A chain of write sets (apply_chain): ARGV[1] is the kinds of every set, each
+ * followed by '|'; their KEYS and ARGV follow one another. Set i is applied only
+ * when every set before it was: the script stops at the first that fails a check.
+ * The whole chain is one atomic script run, so no other client's command lands
+ * between two of its sets. The arity of the whole chain is checked before any
+ * write. Returns {sets applied, 1} when all were, {applied, 0} when the next one
+ * failed a check, {applied, message} when it was refused (it wrote nothing). */
+static const char chain_script[] =
+    "#!lua\n"
+    LUA_SET_FUNCTIONS
+    "local chain, k, a, pos = ARGV[1], 3, 2, 1\n"
+    "while pos <= #chain do\n"
+    "  local e = string.find(chain, '|', pos, true)\n"
+    "  if not e then return redis.error_reply('dashi: malformed chain') end\n"
+    "  for i = pos, e - 1 do\n"
+    "    local c = string.byte(chain, i)\n"
+    "    if c == 80 or c == 69 then k = k + 1; a = a + 1\n"
+    "    elseif c == 68 or c == 65 then k = k + 1\n"
+    "    elseif c == 112 or c == 113 or c == 101 then k = k + 2; a = a + 2\n"
+    "    elseif c == 100 or c == 97 then k = k + 2; a = a + 1\n"
+    "    elseif c == 84 or c == 67 then a = a + 3\n"
+    "    elseif c == 88 then a = a + 1\n"
+    "    else return redis.error_reply('dashi: unknown write-set op kind') end\n"
+    "  end\n"
+    "  pos = e + 1\n"
     "end\n"
     "if k ~= #KEYS + 1 or a ~= #ARGV + 1 then return redis.error_reply('dashi: malformed write set') end\n"
-    "if timers then\n"
-    "  local t1 = redis.call('TYPE', KEYS[1]).ok\n"
-    "  local t2 = redis.call('TYPE', KEYS[2]).ok\n"
-    "  if (t1 ~= 'zset' and t1 ~= 'none') or (t2 ~= 'hash' and t2 ~= 'none') then\n"
-    "    return redis.error_reply('dashi: timer keys hold the wrong type')\n"
+    "local applied\n"
+    "k, a, pos, applied = 3, 2, 1, 0\n"
+    "while pos <= #chain do\n"
+    "  local e = string.find(chain, '|', pos, true)\n"
+    "  local kinds = string.sub(chain, pos, e - 1)\n"
+    "  local ok, k2, a2 = verify(kinds, k, a)\n"
+    "  if ok ~= 1 then\n"
+    "    if type(ok) == 'table' then return {applied, ok.err} end\n"
+    "    return {applied, 0}\n"
     "  end\n"
+    "  write(kinds, k, a)\n"
+    "  k, a, pos, applied = k2, a2, e + 1, applied + 1\n"
     "end\n"
-    "k, a = 3, 2\n"
-    "for i = 1, #kinds do\n"
-    "  local c = string.byte(kinds, i)\n"
-    "  if c == 80 then redis.call('SET', KEYS[k], ARGV[a]); k = k + 1; a = a + 1\n"
-    "  elseif c == 68 then redis.call('DEL', KEYS[k]); k = k + 1\n"
-    "  elseif c == 65 then k = k + 1\n"
-    "  elseif c == 69 then k = k + 1; a = a + 1\n"
-    "  elseif c == 112 then\n"
-    "    redis.call('HSET', KEYS[k], ARGV[a], ARGV[a + 1]); redis.call('DEL', KEYS[k + 1]); k = k + 2; a = a + 2\n"
-    "  elseif c == 113 then\n"
-    "    redis.call('SET', KEYS[k + 1], ARGV[a + 1]); redis.call('HDEL', KEYS[k], ARGV[a]); k = k + 2; a = a + 2\n"
-    "  elseif c == 100 then\n"
-    "    redis.call('HDEL', KEYS[k], ARGV[a]); redis.call('DEL', KEYS[k + 1]); k = k + 2; a = a + 1\n"
-    "  elseif c == 97 then k = k + 2; a = a + 1\n"
-    "  elseif c == 101 then k = k + 2; a = a + 2\n"
-    "  elseif c == 84 then\n"
-    "    redis.call('ZADD', KEYS[1], ARGV[a + 1], ARGV[a])\n"
-    "    redis.call('HSET', KEYS[2], ARGV[a], ARGV[a + 2])\n"
-    "    a = a + 3\n"
-    "  elseif c == 67 then a = a + 3\n"
-    "  else\n"
-    "    redis.call('ZREM', KEYS[1], ARGV[a])\n"
-    "    redis.call('HDEL', KEYS[2], ARGV[a])\n"
-    "    a = a + 1\n"
-    "  end\n"
-    "end\n"
-    "return 1\n";
+    "return {applied, 1}\n";
 
 /* ARGV[1] one mode byte per key: 'b' (KEYS: bucket, plain key; ARGV: field) or 'k'
  * (KEYS: plain key). Returns one value (or nil) per key, from one instant. */
@@ -220,7 +276,7 @@ typedef struct redis_state {
     char *key_timers;      /* owned; prefix "timers" */
     char *key_timerp;      /* owned; prefix "timerp" */
     size_t key_timers_len, key_timerp_len;
-    char apply_sha[41], due_sha[41], get_sha[41];
+    char apply_sha[41], chain_sha[41], due_sha[41], get_sha[41];
     size_t lp_value;       /* largest field or value put in a bucket (the server's hash-max-listpack-value) */
     /* Scratch reused by every call; owned. */
     const char **argv;     /* pointers into arena or the caller's buffers */
@@ -528,6 +584,8 @@ out:
 static dashi_err rs_load_scripts(redis_state *r, char *errstr, size_t errstr_size) {
     dashi_err err = rs_load_script(r, apply_script, r->apply_sha, errstr, errstr_size);
     if (!err)
+        err = rs_load_script(r, chain_script, r->chain_sha, errstr, errstr_size);
+    if (!err)
         err = rs_load_script(r, due_script, r->due_sha, errstr, errstr_size);
     if (!err)
         err = rs_load_script(r, get_script, r->get_sha, errstr, errstr_size);
@@ -780,8 +838,11 @@ static int op_valid(const dashi_ws_op *op) {
     return 1;
 }
 
-/* Append EVALSHA for ws to the pipeline. 0, or -1 out of memory. */
-static int append_set(redis_state *r, const dashi_writeset *ws) {
+/* Build in r->argv the EVALSHA of script sha over sets[0..n): the apply script
+ * for one set, or the chain script (chain: each set's kinds followed by '|').
+ * *argc_out is set. 0, or -1 out of memory. */
+static int build_sets(redis_state *r, const char *sha, size_t n, const dashi_writeset *const *sets, bool chain,
+                      size_t *argc_out) {
     static const char kind_byte[] = {
         [DASHI_WS_PUT] = 'P', [DASHI_WS_DEL] = 'D', [DASHI_WS_CHECK_ABSENT] = 'A',
         [DASHI_WS_CHECK_EQ] = 'E', [DASHI_WS_TIMER_ADD] = 'T', [DASHI_WS_TIMER_DEL] = 'X',
@@ -790,93 +851,112 @@ static int append_set(redis_state *r, const dashi_writeset *ws) {
     static const char bucket_kind_byte[] = {
         [DASHI_WS_PUT] = 'p', [DASHI_WS_DEL] = 'd', [DASHI_WS_CHECK_ABSENT] = 'a', [DASHI_WS_CHECK_EQ] = 'e',
     };
-    size_t nkeys = 0, nargs = 0, bytes = ws->n + 24; /* kinds string + numkeys */
-    for (size_t i = 0; i < ws->n; i++) {
-        const dashi_ws_op *op = &ws->ops[i];
-        size_t flen = 0;
-        switch (op->kind) {
-        case DASHI_WS_PUT: case DASHI_WS_CHECK_EQ: case DASHI_WS_DEL: case DASHI_WS_CHECK_ABSENT:
-            nkeys++;
-            nargs += op->kind == DASHI_WS_PUT || op->kind == DASHI_WS_CHECK_EQ;
-            bytes += r->prefix_len + DATA_NS_LEN + op->key_len;
-            if ((flen = key_family(op->key, op->key_len)) != 0) {
-                nkeys++; nargs++; /* the bucket, the field; field and value packed */
-                bytes += bucket_key_len(r, flen) + pack_room(op->key_len - flen) + pack_room(op->val_len);
+    size_t nkeys = 0, nargs = 0, nkinds = 0, bytes = 24; /* numkeys */
+    for (size_t s = 0; s < n; s++) {
+        const dashi_writeset *ws = sets[s];
+        nkinds += ws->n + (chain ? 1 : 0);
+        for (size_t i = 0; i < ws->n; i++) {
+            const dashi_ws_op *op = &ws->ops[i];
+            size_t flen = 0;
+            switch (op->kind) {
+            case DASHI_WS_PUT: case DASHI_WS_CHECK_EQ: case DASHI_WS_DEL: case DASHI_WS_CHECK_ABSENT:
+                nkeys++;
+                nargs += op->kind == DASHI_WS_PUT || op->kind == DASHI_WS_CHECK_EQ;
+                bytes += r->prefix_len + DATA_NS_LEN + op->key_len;
+                if ((flen = key_family(op->key, op->key_len)) != 0) {
+                    nkeys++; nargs++; /* the bucket, the field; field and value packed */
+                    bytes += bucket_key_len(r, flen) + pack_room(op->key_len - flen) + pack_room(op->val_len);
+                }
+                break;
+            case DASHI_WS_TIMER_ADD: case DASHI_WS_TIMER_CHECK:
+                nargs += 3;
+                bytes += 24; /* the due as text */
+                break;
+            case DASHI_WS_TIMER_DEL:
+                nargs++;
+                break;
             }
-            break;
-        case DASHI_WS_TIMER_ADD: case DASHI_WS_TIMER_CHECK:
-            nargs += 3;
-            bytes += 24; /* the due as text */
-            break;
-        case DASHI_WS_TIMER_DEL:
-            nargs++;
-            break;
         }
     }
+    bytes += nkinds;
     size_t argc = 3 + 2 + nkeys + 1 + nargs;
     if (argc > INT_MAX || reserve_argv(r, argc) != 0 || reserve_arena(r, bytes) != 0)
         return -1;
 
-    size_t pos = 0, key_at = 5, arg_at = 5 + nkeys + 1;
+    size_t pos = 0, key_at = 5, arg_at = 5 + nkeys + 1, kind_at = 0;
     char *kinds = r->arena;
-    pos += ws->n;
+    pos += nkinds;
     char *numkeys = r->arena + pos;
     int numkeys_len = snprintf(numkeys, 24, "%zu", 2 + nkeys);
     pos += (size_t)numkeys_len + 1;
     r->argv[0] = "EVALSHA";           r->argvlen[0] = 7;
-    r->argv[1] = r->apply_sha;        r->argvlen[1] = 40;
+    r->argv[1] = sha;                 r->argvlen[1] = 40;
     r->argv[2] = numkeys;             r->argvlen[2] = (size_t)numkeys_len;
     r->argv[3] = r->key_timers;       r->argvlen[3] = r->key_timers_len;
     r->argv[4] = r->key_timerp;       r->argvlen[4] = r->key_timerp_len;
-    r->argv[5 + nkeys] = kinds;       r->argvlen[5 + nkeys] = ws->n;
-    for (size_t i = 0; i < ws->n; i++) {
-        const dashi_ws_op *op = &ws->ops[i];
-        kinds[i] = kind_byte[op->kind];
-        switch (op->kind) {
-        case DASHI_WS_PUT: case DASHI_WS_CHECK_EQ: case DASHI_WS_DEL: case DASHI_WS_CHECK_ABSENT: {
-            size_t flen = key_family(op->key, op->key_len), field_len = 0;
-            if (flen) {
-                kinds[i] = bucket_kind_byte[op->kind];
-                r->argvlen[key_at] = bucket_key_len(r, flen);
-                r->argv[key_at++] = arena_bucket_key(r, &pos, op->key, op->key_len, flen);
-                r->argv[arg_at] = r->arena + pos;
-                field_len = r->argvlen[arg_at++] = digest_pack(op->key + flen, op->key_len - flen, r->arena + pos);
-                pos += field_len;
-            }
-            r->argvlen[key_at] = r->prefix_len + DATA_NS_LEN + op->key_len;
-            r->argv[key_at++] = arena_data_key(r, &pos, op->key, op->key_len);
-            if (op->kind == DASHI_WS_PUT || op->kind == DASHI_WS_CHECK_EQ) {
-                r->argv[arg_at] = op->val ? op->val : "";
-                r->argvlen[arg_at] = op->val_len;
+    r->argv[5 + nkeys] = kinds;       r->argvlen[5 + nkeys] = nkinds;
+    for (size_t s = 0; s < n; s++) {
+        const dashi_writeset *ws = sets[s];
+        for (size_t i = 0; i < ws->n; i++) {
+            const dashi_ws_op *op = &ws->ops[i];
+            char *kind = &kinds[kind_at++];
+            *kind = kind_byte[op->kind];
+            switch (op->kind) {
+            case DASHI_WS_PUT: case DASHI_WS_CHECK_EQ: case DASHI_WS_DEL: case DASHI_WS_CHECK_ABSENT: {
+                size_t flen = key_family(op->key, op->key_len), field_len = 0;
                 if (flen) {
+                    *kind = bucket_kind_byte[op->kind];
+                    r->argvlen[key_at] = bucket_key_len(r, flen);
+                    r->argv[key_at++] = arena_bucket_key(r, &pos, op->key, op->key_len, flen);
                     r->argv[arg_at] = r->arena + pos;
-                    r->argvlen[arg_at] = op->val_len ? digest_pack(op->val, op->val_len, r->arena + pos) : 0;
-                    pos += r->argvlen[arg_at];
-                    if (op->kind == DASHI_WS_PUT && (r->argvlen[arg_at] > r->lp_value || field_len > r->lp_value))
-                        kinds[i] = 'q'; /* too large for a listpack: a plain key of its own */
+                    field_len = r->argvlen[arg_at++] = digest_pack(op->key + flen, op->key_len - flen, r->arena + pos);
+                    pos += field_len;
                 }
-                arg_at++;
+                r->argvlen[key_at] = r->prefix_len + DATA_NS_LEN + op->key_len;
+                r->argv[key_at++] = arena_data_key(r, &pos, op->key, op->key_len);
+                if (op->kind == DASHI_WS_PUT || op->kind == DASHI_WS_CHECK_EQ) {
+                    r->argv[arg_at] = op->val ? op->val : "";
+                    r->argvlen[arg_at] = op->val_len;
+                    if (flen) {
+                        r->argv[arg_at] = r->arena + pos;
+                        r->argvlen[arg_at] = op->val_len ? digest_pack(op->val, op->val_len, r->arena + pos) : 0;
+                        pos += r->argvlen[arg_at];
+                        if (op->kind == DASHI_WS_PUT && (r->argvlen[arg_at] > r->lp_value || field_len > r->lp_value))
+                            *kind = 'q'; /* too large for a listpack: a plain key of its own */
+                    }
+                    arg_at++;
+                }
+                break;
             }
-            break;
+            case DASHI_WS_TIMER_ADD: case DASHI_WS_TIMER_CHECK: {
+                char *due = r->arena + pos;
+                int due_len = snprintf(due, 24, "%lld", (long long)op->due);
+                pos += (size_t)due_len + 1;
+                r->argv[arg_at] = op->key ? op->key : "";   r->argvlen[arg_at++] = op->key_len;
+                r->argv[arg_at] = due;                      r->argvlen[arg_at++] = (size_t)due_len;
+                r->argv[arg_at] = op->val ? op->val : "";   r->argvlen[arg_at++] = op->val_len;
+                break;
+            }
+            case DASHI_WS_TIMER_DEL:
+                r->argv[arg_at] = op->key ? op->key : "";
+                r->argvlen[arg_at++] = op->key_len;
+                break;
+            }
         }
-        case DASHI_WS_TIMER_ADD: case DASHI_WS_TIMER_CHECK: {
-            char *due = r->arena + pos;
-            int due_len = snprintf(due, 24, "%lld", (long long)op->due);
-            pos += (size_t)due_len + 1;
-            r->argv[arg_at] = op->key ? op->key : "";   r->argvlen[arg_at++] = op->key_len;
-            r->argv[arg_at] = due;                      r->argvlen[arg_at++] = (size_t)due_len;
-            r->argv[arg_at] = op->val ? op->val : "";   r->argvlen[arg_at++] = op->val_len;
-            break;
-        }
-        case DASHI_WS_TIMER_DEL:
-            r->argv[arg_at] = op->key ? op->key : "";
-            r->argvlen[arg_at++] = op->key_len;
-            break;
-        }
+        if (chain)
+            kinds[kind_at++] = '|';
     }
-    return redisAppendCommandArgv(r->ctx, (int)argc, r->argv, r->argvlen) == REDIS_OK ? 0 : -1;
+    *argc_out = argc;
+    return 0;
 }
 
+/* Append EVALSHA for ws to the pipeline. 0, or -1 out of memory. */
+static int append_set(redis_state *r, const dashi_writeset *ws) {
+    size_t argc = 0;
+    if (build_sets(r, r->apply_sha, 1, &ws, false, &argc) != 0)
+        return -1;
+    return redisAppendCommandArgv(r->ctx, (int)argc, r->argv, r->argvlen) == REDIS_OK ? 0 : -1;
+}
 
 /* One pipeline over the sets with todo[i] set: results for each; todo[i] stays set
  * only for the sets that got NOSCRIPT (not applied, to be resent). */
@@ -1007,6 +1087,124 @@ static dashi_err redis_apply(dashi_state *st, size_t n, const dashi_writeset *co
                          "redis %s: NOSCRIPT again right after reloading the apply script", r->where);
 out:
     free(todo);
+    pipe_guard_release(&guard);
+    return err;
+}
+
+/* The chain script over sets[0..n) (all non-empty), reloading once on NOSCRIPT:
+ * *applied = how many it applied; *status DASHI_OK (all), DASHI_ERR_CONFLICT (set
+ * *applied failed a check) or DASHI_ERR_BACKEND (refused, errstr says why). The
+ * return value is non-OK only when the call itself failed (nothing known applied). */
+static dashi_err rs_chain_call(redis_state *r, size_t n, const dashi_writeset *const *sets, size_t *applied,
+                               dashi_err *status, char *errstr, size_t errstr_size) {
+    dashi_err err = DASHI_OK;
+    redisReply *rep = NULL;
+    size_t argc = 0;
+    *applied = 0;
+    *status = DASHI_ERR_BACKEND;
+    if (build_sets(r, r->chain_sha, n, sets, true, &argc) != 0) {
+        err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory building a chain", r->where);
+        goto out;
+    }
+    for (int round = 0; round < 2; round++) {
+        r->argv[1] = r->chain_sha; /* (re)loading the scripts keeps the arena and argv */
+        if ((err = rs_call(r, (int)argc, r->argv, r->argvlen, &rep, "apply_chain", errstr, errstr_size)) != DASHI_OK)
+            goto out;
+        if (!is_noscript(rep) || round == 1)
+            break;
+        freeReplyObject(rep);
+        rep = NULL;
+        if ((err = rs_load_scripts(r, errstr, errstr_size)) != DASHI_OK)
+            goto out;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) { /* refused before any write */
+        dashi_errf(DASHI_ERR_BACKEND, errstr, errstr_size, "redis %s: write set chain failed: %.*s", r->where,
+                   (int)rep->len, rep->str);
+        goto out;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_INTEGER ||
+        rep->element[0]->integer < 0 || (unsigned long long)rep->element[0]->integer > n) {
+        err = dashi_errf(DASHI_ERR_BACKEND, errstr, errstr_size, "redis %s: chain script gave an unexpected reply",
+                         r->where);
+        goto out;
+    }
+    *applied = (size_t)rep->element[0]->integer;
+    const redisReply *st = rep->element[1];
+    if (st->type == REDIS_REPLY_INTEGER && st->integer == 1 && *applied == n)
+        *status = DASHI_OK;
+    else if (st->type == REDIS_REPLY_INTEGER && st->integer == 0 && *applied < n)
+        *status = DASHI_ERR_CONFLICT;
+    else
+        dashi_errf(DASHI_ERR_BACKEND, errstr, errstr_size, "redis %s: write set %zu of a chain failed: %.*s",
+                   r->where, *applied, st->type == REDIS_REPLY_STRING ? (int)st->len : 0,
+                   st->type == REDIS_REPLY_STRING ? st->str : "");
+out:
+    freeReplyObject(rep);
+    return err;
+}
+
+static dashi_err redis_apply_chain(dashi_state *st, size_t n, const dashi_writeset *const *sets, dashi_err *results,
+                                   size_t *n_applied, char *errstr, size_t errstr_size) {
+    redis_state *r = (redis_state *)st;
+    dashi_err err = DASHI_OK;
+    const dashi_writeset **part = NULL; /* owned array; borrows the sets of one call */
+    size_t *at = NULL;                  /* owned: their indices in sets[] */
+    size_t done = 0;                    /* sets[0..done) are applied */
+    pipe_guard guard;
+
+    pipe_guard_take(&guard);
+    *n_applied = 0;
+    for (size_t i = 0; i < n; i++) {
+        results[i] = DASHI_ERR_CONFLICT; /* not applied, until known otherwise */
+        for (size_t j = 0; sets[i] && j < sets[i]->n; j++)
+            if (!op_valid(&sets[i]->ops[j])) {
+                for (size_t k = 0; k < n; k++)
+                    results[k] = DASHI_ERR_INVALID;
+                err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size,
+                                 "redis store: write set %zu op %zu is malformed (kind, NULL bytes or due beyond 2^53)",
+                                 i, j);
+                goto out;
+            }
+    }
+    if (n && (!(part = malloc(n * sizeof *part)) || !(at = malloc(n * sizeof *at)))) {
+        for (size_t i = 0; i < n; i++)
+            results[i] = DASHI_ERR_NOMEM;
+        err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "redis %s: out of memory in apply_chain", r->where);
+        goto out;
+    }
+    while (done < n) {
+        size_t k = 0, ops = 0, end = done, applied = 0;
+        dashi_err status = DASHI_OK;
+        while (end < n && (k == 0 || ops + (sets[end] ? sets[end]->n : 0) <= CHAIN_MAX_OPS)) {
+            if (sets[end] && sets[end]->n) {
+                part[k] = sets[end];
+                at[k++] = end;
+                ops += sets[end]->n;
+            }
+            end++;
+        }
+        if (k && (err = rs_ready(r, errstr, errstr_size)) == DASHI_OK)
+            err = rs_chain_call(r, k, part, &applied, &status, errstr, errstr_size);
+        if (err) {
+            for (size_t i = done; i < n; i++)
+                results[i] = err == DASHI_ERR_NOMEM ? DASHI_ERR_NOMEM : err == DASHI_ERR_TRANSPORT ? DASHI_ERR_TRANSPORT
+                                                                                                : DASHI_ERR_BACKEND;
+            goto out;
+        }
+        size_t stop = applied < k ? at[applied] : end; /* sets before it are applied (empty ones too) */
+        for (; done < stop; done++)
+            results[done] = DASHI_OK;
+        if (applied < k) {
+            results[done] = status;
+            if (status != DASHI_ERR_CONFLICT)
+                err = status;
+            goto out;
+        }
+    }
+out:
+    *n_applied = done;
+    free(part);
+    free(at);
     pipe_guard_release(&guard);
     return err;
 }
@@ -1523,6 +1721,7 @@ static const struct dashi_state_ops redis_ops = {
     .name = "redis",
     .mget = redis_mget,
     .apply = redis_apply,
+    .apply_chain = redis_apply_chain,
     .timers_due = redis_timers_due,
     .scan = redis_scan,
     .timers_count = redis_timers_count,

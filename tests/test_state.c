@@ -418,6 +418,87 @@ STATE_TEST(several_sets_middle_conflicts) {
     dashi_writeset_clear(&c);
 }
 
+/* apply_chain (or the one-set-per-call fallback of a store without it): a set is
+ * applied only when every set before it was. */
+STATE_TEST(chain_stops_at_the_first_failed_set) {
+    put(st, "taken", "yes");
+    dashi_writeset a, b, c, d, empty;
+    dashi_writeset_init(&a);
+    dashi_writeset_init(&b);
+    dashi_writeset_init(&c);
+    dashi_writeset_init(&d);
+    dashi_writeset_init(&empty);
+    ws_add(&a, DASHI_WS_PUT, "x", "from-a", 0);
+    ws_add(&a, DASHI_WS_TIMER_ADD, "t1", "pa", 50);
+    ws_add(&b, DASHI_WS_CHECK_EQ, "x", "from-a", 0); /* sees a's write */
+    ws_add(&b, DASHI_WS_TIMER_CHECK, "t1", "pa", 50);  /* and its timer */
+    ws_add(&b, DASHI_WS_PUT, "y", "from-b", 0);
+    ws_add(&c, DASHI_WS_PUT, "w", "from-c", 0);
+    ws_add(&c, DASHI_WS_CHECK_ABSENT, "taken", NULL, 0); /* fails */
+    ws_add(&d, DASHI_WS_PUT, "z", "from-d", 0);          /* would apply on its own */
+    const dashi_writeset *sets[] = {&a, &empty, &b, &c, &d, &empty};
+    dashi_err results[6];
+    size_t applied = 99;
+    char err[512] = "";
+    for (size_t i = 0; i < 6; i++)
+        results[i] = DASHI_ERR_INTERNAL;
+    cr_assert_eq(dashi_state_apply_chain(st, 6, sets, results, &applied, err, sizeof err), DASHI_OK, "%s", err);
+    cr_expect_eq(applied, 3);
+    cr_expect_eq(results[0], DASHI_OK);
+    cr_expect_eq(results[1], DASHI_OK);
+    cr_expect_eq(results[2], DASHI_OK);
+    cr_expect_eq(results[3], DASHI_ERR_CONFLICT);
+    cr_expect_eq(results[4], DASHI_ERR_CONFLICT, "a set after a failed one is not applied");
+    cr_expect_eq(results[5], DASHI_ERR_CONFLICT);
+    expect_val(st, "x", "from-a");
+    expect_val(st, "y", "from-b");
+    expect_val(st, "w", NULL);
+    expect_val(st, "z", NULL);
+    cr_expect_eq(timers_count(st), 1);
+
+    /* all applied; an empty chain */
+    const dashi_writeset *ok[] = {&d, &empty, &a};
+    cr_assert_eq(dashi_state_apply_chain(st, 3, ok, results, &applied, err, sizeof err), DASHI_OK, "%s", err);
+    cr_expect_eq(applied, 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_expect_eq(results[i], DASHI_OK, "set %zu", i);
+    expect_val(st, "z", "from-d");
+    cr_assert_eq(dashi_state_apply_chain(st, 0, ok, results, &applied, err, sizeof err), DASHI_OK, "%s", err);
+    cr_expect_eq(applied, 0);
+    dashi_writeset_clear(&a);
+    dashi_writeset_clear(&b);
+    dashi_writeset_clear(&c);
+    dashi_writeset_clear(&d);
+}
+
+/* A long chain of sets that each build on the one before: all applied in order. */
+STATE_TEST(chain_of_dependent_sets) {
+    dashi_writeset ws[300];
+    const dashi_writeset *sets[300];
+    dashi_err results[300];
+    char prev[16], cur[16], err[512] = "";
+    size_t applied = 0;
+    for (int i = 0; i < 300; i++) {
+        dashi_writeset_init(&ws[i]);
+        snprintf(prev, sizeof prev, "%d", i - 1);
+        snprintf(cur, sizeof cur, "%d", i);
+        if (i)
+            ws_add(&ws[i], DASHI_WS_CHECK_EQ, "acct:n", prev, 0);
+        else
+            ws_add(&ws[i], DASHI_WS_CHECK_ABSENT, "acct:n", NULL, 0);
+        ws_add(&ws[i], DASHI_WS_PUT, "acct:n", cur, 0);
+        ws_add(&ws[i], DASHI_WS_PUT, i % 2 ? "plainkey" : "cp:other", cur, 0);
+        sets[i] = &ws[i];
+    }
+    cr_assert_eq(dashi_state_apply_chain(st, 300, sets, results, &applied, err, sizeof err), DASHI_OK, "%s", err);
+    cr_expect_eq(applied, 300);
+    expect_val(st, "acct:n", "299");
+    expect_val(st, "plainkey", "299");
+    expect_val(st, "cp:other", "298");
+    for (int i = 0; i < 300; i++)
+        dashi_writeset_clear(&ws[i]);
+}
+
 STATE_TEST(empty_sets_and_empty_calls) {
     dashi_writeset empty;
     dashi_writeset_init(&empty);
@@ -1007,6 +1088,100 @@ Test(state_redis_only, noscript_recovery) {
     dashi_timer *t = timers_due(st, 10, 10, &n);
     cr_assert_eq(n, 1, "timers_due reloads its script too");
     dashi_timers_free(t, n);
+    dashi_state_destroy(st);
+    dashi_test_redis_stop(srv);
+}
+
+/* The chain script: reloaded on NOSCRIPT; a set refused half-way through a chain
+ * leaves the sets before it applied and writes nothing of its own or later. */
+Test(state_redis_only, chain_noscript_and_refused_set) {
+    dashi_test_redis *srv = start_server();
+    char err[512] = "";
+    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), "t:", err, sizeof err);
+    cr_assert_not_null(st, "%s", err);
+    dashi_writeset a, b, c;
+    dashi_writeset_init(&a);
+    dashi_writeset_init(&b);
+    dashi_writeset_init(&c);
+    ws_add(&a, DASHI_WS_PUT, "a", "1", 0);
+    ws_add(&b, DASHI_WS_CHECK_EQ, "a", "1", 0);
+    ws_add(&b, DASHI_WS_TIMER_ADD, "t", "p", 5);
+    ws_add(&c, DASHI_WS_PUT, "c", "3", 0);
+    const dashi_writeset *sets[] = {&a, &b, &c};
+    dashi_err results[3];
+    size_t applied = 0;
+
+    cmd(srv, (const char *[]){"SCRIPT", "FLUSH", NULL}, "OK");
+    cr_assert_eq(dashi_state_apply_chain(st, 3, sets, results, &applied, err, sizeof err), DASHI_OK, "%s", err);
+    cr_expect_eq(applied, 3);
+    expect_val(st, "c", "3");
+    cr_expect_eq(timers_count(st), 1);
+
+    /* the timer keys hold the wrong type: b is refused, a applied, c not */
+    cr_assert_eq(st->ops->clear(st, err, sizeof err), DASHI_OK, "%s", err);
+    cmd(srv, (const char *[]){"SET", "t:timers", "not a zset", NULL}, "OK");
+    cr_expect_eq(dashi_state_apply_chain(st, 3, sets, results, &applied, err, sizeof err), DASHI_ERR_BACKEND);
+    cr_expect(strstr(err, "wrong type"), "%s", err);
+    cr_expect_eq(applied, 1);
+    cr_expect_eq(results[0], DASHI_OK);
+    cr_expect_eq(results[1], DASHI_ERR_BACKEND);
+    cr_expect_eq(results[2], DASHI_ERR_CONFLICT);
+    expect_val(st, "a", "1");
+    expect_val(st, "c", NULL);
+
+    /* a server gone: nothing known applied */
+    cr_assert_eq(dashi_test_redis_kill(srv), 0);
+    cr_expect_eq(dashi_state_apply_chain(st, 3, sets, results, &applied, err, sizeof err), DASHI_ERR_TRANSPORT);
+    cr_expect_eq(applied, 0);
+    cr_expect_eq(results[0], DASHI_ERR_TRANSPORT);
+    dashi_writeset_clear(&a);
+    dashi_writeset_clear(&b);
+    dashi_writeset_clear(&c);
+    dashi_state_destroy(st);
+    dashi_test_redis_stop(srv);
+}
+
+/* A chain longer than one script call goes as several calls; a conflict in the
+ * second call keeps the first call's sets and applies nothing after it. */
+Test(state_redis_only, long_chain_in_several_calls, .timeout = 120) {
+    dashi_test_redis *srv = start_server();
+    char err[512] = "";
+    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), "t:", err, sizeof err);
+    cr_assert_not_null(st, "%s", err);
+    enum { SETS = 12, OPS = 10000 }; /* 120,000 ops: more than one call takes */
+    dashi_writeset ws[SETS];
+    const dashi_writeset *sets[SETS];
+    dashi_err results[SETS];
+    size_t applied = 0;
+    char key[32];
+    put(st, "stop", "x");
+    for (int i = 0; i < SETS; i++) {
+        dashi_writeset_init(&ws[i]);
+        for (int k = 0; k < OPS; k++) {
+            snprintf(key, sizeof key, "k%d", k);
+            ws_add(&ws[i], DASHI_WS_PUT, key, i == 0 ? "first" : "later", 0);
+        }
+        snprintf(key, sizeof key, "set%d", i);
+        ws_add(&ws[i], DASHI_WS_PUT, key, "done", 0);
+        if (i == 11)
+            ws_add(&ws[i], DASHI_WS_CHECK_ABSENT, "stop", NULL, 0);
+        sets[i] = &ws[i];
+    }
+    cr_assert_eq(dashi_state_apply_chain(st, SETS, sets, results, &applied, err, sizeof err), DASHI_OK, "%s", err);
+    cr_expect_eq(applied, 11);
+    cr_expect_eq(results[11], DASHI_ERR_CONFLICT);
+    expect_val(st, "set10", "done");
+    expect_val(st, "set11", NULL);
+    expect_val(st, "k5", "later");
+    /* the first call refused as a whole: the chain stops before anything */
+    del(st, "stop");
+    cmd(srv, (const char *[]){"SET", "t:timers", "not a zset", NULL}, "OK");
+    ws_add(&ws[0], DASHI_WS_TIMER_DEL, "t", NULL, 0);
+    cr_expect_eq(dashi_state_apply_chain(st, SETS, sets, results, &applied, err, sizeof err), DASHI_ERR_BACKEND);
+    cr_expect_eq(applied, 0);
+    expect_val(st, "set11", NULL);
+    for (int i = 0; i < SETS; i++)
+        dashi_writeset_clear(&ws[i]);
     dashi_state_destroy(st);
     dashi_test_redis_stop(srv);
 }

@@ -71,9 +71,9 @@ static const dashi_cfg_row rows[] = {
     ROW_I("merge.wait_ms", "200", 0, 600000, merge_wait_ms,
           "how long a partition task waits for a lagging topic before applying the earliest event it has"),
     ROW_I("queue.max_events", "20000", 100, 10000000, queue_max_events,
-          "decoded input records a member holds waiting in its merge queues; a topic-partition holding its share "
-          "(this / assigned topic-partitions) stops fetching until it is down to half (librdkafka's own prefetch is "
-          "bounded by kafka.queued.max.messages.kbytes)"),
+          "decoded input records a member holds waiting in its merge queues; when they hold this many, every "
+          "topic-partition holding its share (this / assigned topic-partitions) stops fetching until the queues are "
+          "down to half (librdkafka's own prefetch is bounded by kafka.queued.max.messages.kbytes)"),
     ROW_I("merge.max_stall_ms", "30000", 100, 86400000, merge_max_stall_ms,
           "the longest the merge waits, with nothing applied, for a partition that is behind (fetches failing, a "
           "member gone without leaving); then it applies what it has and order across that partition is lost"),

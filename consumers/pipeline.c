@@ -115,6 +115,8 @@ typedef struct in_rec {
     char *key;           /* original record key (owned), may be NULL */
     int64_t offset;
     int64_t arrived_ms;
+    int ti;              /* its topic (index into topics) and partition */
+    int32_t part;
 } in_rec;
 
 typedef struct queue {
@@ -142,15 +144,6 @@ typedef struct remote {
     char low_id[DASHI_MAX_ID_LEN + 1];
 } remote;
 
-typedef struct out_entry {
-    char *okey;          /* outbox key (owned) */
-    const char *topic;   /* borrowed from the config */
-    char *key, *id;      /* owned */
-    const char *type;    /* static */
-    void *val;           /* owned encoded record */
-    size_t len;
-} out_entry;
-
 typedef struct pipeline {
     const dashi_pipeline_opts *opts;
     const dashi_config *cfg;
@@ -163,12 +156,11 @@ typedef struct pipeline {
     const char *topics[MAX_TOPICS];
     size_t n_topics;
     task tasks[MAX_PARTS];
-    /* the step being applied */
-    int cur_topic;
-    int32_t cur_part;
-    int64_t cur_offset;
-    out_entry *pending;
-    size_t n_pending, cap_pending, emitted;
+    /* the batch being applied (drain) */
+    in_rec **batch;           /* borrowed: records still at the heads of their queues, in merge order */
+    const dashi_event **batch_ev;
+    dashi_batch_result *batch_res;
+    size_t cap_batch;
     dashi_writeset acks;
     dashi_time stream_time, advanced_to;
     int64_t last_input_ms;
@@ -189,6 +181,7 @@ typedef struct pipeline {
     int64_t said_at;          /* wall ms of the last publication */
     bool remote_wait;         /* the last drain waits for another member */
     int64_t stall_since;      /* monotonic ms the merge began to wait with nothing applied; 0: not waiting */
+    bool stall_gave_up;       /* waited merge.max_stall_ms: applying without the lagging partition */
     dashi_err fatal;
     char fatal_msg[512];
 } pipeline;
@@ -280,17 +273,6 @@ static void queue_drop_all(queue *q) {
 
 /* ---- outbox ---- */
 
-static void pending_clear(pipeline *p) {
-    for (size_t i = 0; i < p->n_pending; i++) {
-        free(p->pending[i].okey);
-        free(p->pending[i].key);
-        free(p->pending[i].id);
-        free(p->pending[i].val);
-    }
-    p->n_pending = 0;
-    p->emitted = 0;
-}
-
 static char *b64(const void *data, size_t len) {
     char *out = malloc(4 * ((len + 2) / 3) + 1);
     if (out)
@@ -330,50 +312,62 @@ static char *outbox_value(const char *topic, const char *key, const char *id, co
     return text;
 }
 
+/* The record an event step applies: the hook and step_done get the event pointer
+ * drain passed in, which is the ev of a queued record. */
+static const in_rec *step_record(const dashi_ctx *ctx) {
+    return ctx->event ? (const in_rec *)(const void *)((const char *)ctx->event - offsetof(in_rec, ev)) : NULL;
+}
+
+/* The outbox key prefix of a step's outputs: by partition and offset for an
+ * event, by due and id for a timer. */
+static void outbox_prefix(const pipeline *p, const dashi_ctx *ctx, char *out, size_t size) {
+    const in_rec *r = step_record(ctx);
+    if (r)
+        snprintf(out, size, "ob:%03d:%020" PRId64 ":%s:", (int)r->part, r->offset, p->topics[r->ti]);
+    else
+        snprintf(out, size, "ob:t:%020" PRId64 ":%.200s:", (int64_t)ctx->now, ctx->cause);
+}
+
+/* One output encoded for Kafka (val: malloc'ed, the caller's). */
+static dashi_err encode_output(pipeline *p, const dashi_ctx *ctx, const dashi_event *ev, void **val, size_t *len) {
+    char why[256];
+    if (dashi_codec_encode(p->codec, ev, val, len, why, sizeof(why)) == DASHI_OK)
+        return DASHI_OK;
+    /* our own output does not match the contract: a bug, never the input's fault */
+    dashi_log(DASHI_LOG_ERROR, "pipeline", "cannot encode %s output of %s: %s", dashi_event_type_name(ev->type), ctx->cause, why);
+    return DASHI_ERR_INTERNAL;
+}
+
+/* Every step's write set also carries, for an event, its partition's progress and
+ * a check of the partition's fencing epoch, and for every step its outputs in the
+ * outbox. A step's set may be built more than once (a batch runs again from a
+ * step) or never committed: this only adds ops; producing is step_done's. */
 static dashi_err step_hook(void *opaque, const dashi_ctx *ctx, dashi_writeset *ws) {
     pipeline *p = opaque;
     char prefix[512], okey[640], num[32];
     dashi_err err = DASHI_OK;
-    pending_clear(p);
-    if (ctx->event) {
+    const in_rec *r = step_record(ctx);
+    if (r) {
         char off_key[300], ep_key[32];
-        snprintf(off_key, sizeof(off_key), "off:%s:%d", p->topics[p->cur_topic], (int)p->cur_part);
-        snprintf(num, sizeof(num), "%" PRId64, p->cur_offset);
-        snprintf(ep_key, sizeof(ep_key), "ep:%d", (int)p->cur_part);
+        snprintf(off_key, sizeof(off_key), "off:%s:%d", p->topics[r->ti], (int)r->part);
+        snprintf(num, sizeof(num), "%" PRId64, r->offset);
+        snprintf(ep_key, sizeof(ep_key), "ep:%d", (int)r->part);
         if ((err = dashi_writeset_add(ws, DASHI_WS_PUT, off_key, strlen(off_key), num, strlen(num), 0)) ||
-            (err = dashi_writeset_add(ws, DASHI_WS_CHECK_EQ, ep_key, strlen(ep_key), p->tasks[p->cur_part].epoch,
-                                      strlen(p->tasks[p->cur_part].epoch), 0)))
+            (err = dashi_writeset_add(ws, DASHI_WS_CHECK_EQ, ep_key, strlen(ep_key), p->tasks[r->part].epoch,
+                                      strlen(p->tasks[r->part].epoch), 0)))
             return err;
-        snprintf(prefix, sizeof(prefix), "ob:%03d:%020" PRId64 ":%s:", (int)p->cur_part, p->cur_offset,
-                 p->topics[p->cur_topic]);
-    } else {
-        snprintf(prefix, sizeof(prefix), "ob:t:%020" PRId64 ":%.200s:", (int64_t)ctx->now, ctx->cause);
     }
+    outbox_prefix(p, ctx, prefix, sizeof(prefix));
     for (size_t i = 0; i < ctx->n_outputs && err == DASHI_OK; i++) {
         const dashi_event *ev = &ctx->outputs[i];
-        out_entry e = {0};
-        char why[256];
-        if (p->n_pending == p->cap_pending) {
-            size_t cap = p->cap_pending ? p->cap_pending * 2 : 16;
-            out_entry *np = realloc(p->pending, cap * sizeof(*np));
-            if (!np)
-                return DASHI_ERR_NOMEM;
-            p->pending = np;
-            p->cap_pending = cap;
-        }
-        if (dashi_codec_encode(p->codec, ev, &e.val, &e.len, why, sizeof(why)) != DASHI_OK) {
-            /* our own output does not match the contract: a bug, never the input's fault */
-            dashi_log(DASHI_LOG_ERROR, "pipeline", "cannot encode %s output of %s: %s", dashi_event_type_name(ev->type), ctx->cause, why);
-            return DASHI_ERR_INTERNAL;
-        }
+        void *val = NULL;
+        size_t len = 0;
+        if ((err = encode_output(p, ctx, ev, &val, &len)) != DASHI_OK)
+            break;
         snprintf(okey, sizeof(okey), "%s%04zu", prefix, i);
-        e.okey = dashi_strdup(okey);
-        e.topic = dashi_config_topic(p->cfg, ev->type);
-        e.key = dashi_strdup(dashi_event_key(ev));
-        e.id = dashi_strdup(dashi_event_id(ev));
-        e.type = dashi_event_type_name(ev->type);
-        p->pending[p->n_pending++] = e;
-        char *text = outbox_value(e.topic, e.key, e.id, e.type, e.val, e.len, NULL);
+        char *text = outbox_value(dashi_config_topic(p->cfg, ev->type), dashi_event_key(ev), dashi_event_id(ev),
+                                  dashi_event_type_name(ev->type), val, len, NULL);
+        free(val);
         if (!text)
             return DASHI_ERR_NOMEM;
         err = dashi_writeset_add(ws, DASHI_WS_PUT, okey, strlen(okey), text, strlen(text), 0);
@@ -526,14 +520,26 @@ static void produce_entry(pipeline *p, const char *okey, const char *topic, cons
     p->stats->outputs_produced++;
 }
 
-static int emit_output(void *opaque, const dashi_event *ev) {
+/* A step's set is in Redis: produce its outputs (the outbox keys its hook wrote). */
+static void step_done(void *opaque, const dashi_ctx *ctx) {
     pipeline *p = opaque;
-    if (p->emitted >= p->n_pending)
-        return 0; /* no hook ran (cannot happen): nothing to send */
-    out_entry *e = &p->pending[p->emitted++];
-    produce_entry(p, e->okey, e->topic, e->key, e->id, e->type, e->val, e->len, NULL);
-    dashi_telemetry_event_out(p->opts->tel, e->topic, ev);
-    return 0;
+    char prefix[512], okey[640];
+    outbox_prefix(p, ctx, prefix, sizeof(prefix));
+    for (size_t i = 0; i < ctx->n_outputs && p->fatal == DASHI_OK; i++) {
+        const dashi_event *ev = &ctx->outputs[i];
+        void *val = NULL;
+        size_t len = 0;
+        if (encode_output(p, ctx, ev, &val, &len) != DASHI_OK) {
+            set_fatal(p, DASHI_ERR_INTERNAL, "cannot encode an output that was committed");
+            break;
+        }
+        snprintf(okey, sizeof(okey), "%s%04zu", prefix, i);
+        const char *topic = dashi_config_topic(p->cfg, ev->type);
+        produce_entry(p, okey, topic, dashi_event_key(ev), dashi_event_id(ev), dashi_event_type_name(ev->type), val, len,
+                      NULL);
+        dashi_telemetry_event_out(p->opts->tel, topic, ev);
+        free(val);
+    }
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -926,35 +932,42 @@ static bool group_idle(const pipeline *p) {
 
 /* ---- flow control ---- */
 
-/* A member's queues are bounded: a topic-partition whose queue holds its share of
- * queue.max_events (a lagging topic makes the others wait, a member waiting for
- * another member keeps fetching) stops fetching (rd_kafka_pause_partitions) until
- * its queue is down to half. Pausing drops librdkafka's prefetched records of the
- * partition and resuming fetches again from the last record polled, so nothing is
- * skipped. A paused partition is not "at its end": its records after the queue
- * are unknown, so the merge waits for them once its queue is empty, and it is
- * resumed by then. Revocation resumes everything (a pause outlives a
- * reassignment in librdkafka). */
+/* A member's queues are bounded: when they hold queue.max_events records in all
+ * (a lagging topic makes the others wait, a member waiting for another keeps
+ * fetching, or simply a backlog), every topic-partition holding at least its
+ * share (queue.max_events / assigned topic-partitions) stops fetching
+ * (rd_kafka_pause_partitions); all resume when the queues are down to half, and a
+ * paused one whose own queue is down to half its share resumes at once (the merge
+ * may need its next records). Pausing drops librdkafka's prefetched records of
+ * the partition and resuming fetches again from the last record polled, so
+ * nothing is skipped. A paused partition is not "at its end": its records after
+ * the queue are unknown, so the merge waits for them once its queue is empty.
+ * Revocation resumes everything (a pause outlives a reassignment in librdkafka). */
 static void flow_control(pipeline *p, bool resume_all) {
     rd_kafka_topic_partition_list_t *pause = NULL, *resume = NULL;
     size_t n_tp = 0;
+    int64_t total = 0;
     for (int part = 0; part < MAX_PARTS; part++)
-        if (p->tasks[part].assigned)
+        if (p->tasks[part].assigned) {
             n_tp += p->n_topics;
+            for (size_t ti = 0; ti < p->n_topics; ti++)
+                total += (int64_t)p->tasks[part].q[ti].n;
+        }
+    bool full = total >= p->cfg->queue_max_events, low = total <= p->cfg->queue_max_events / 2;
     int64_t share = n_tp ? p->cfg->queue_max_events / (int64_t)n_tp : p->cfg->queue_max_events;
     if (share < 2)
         share = 2;
     for (int part = 0; part < MAX_PARTS; part++) {
         task *t = &p->tasks[part];
         for (size_t ti = 0; ti < p->n_topics; ti++) {
-            if (!t->paused[ti] && t->assigned && !resume_all && (int64_t)t->q[ti].n >= share) {
+            if (!t->paused[ti] && t->assigned && !resume_all && full && (int64_t)t->q[ti].n >= share) {
                 if (!pause)
                     pause = rd_kafka_topic_partition_list_new(8);
                 rd_kafka_topic_partition_list_add(pause, p->topics[ti], part);
                 t->paused[ti] = true;
                 t->eof[ti] = false;
                 p->stats->pauses++;
-            } else if (t->paused[ti] && (resume_all || !t->assigned || (int64_t)t->q[ti].n <= share / 2)) {
+            } else if (t->paused[ti] && (resume_all || low || !t->assigned || (int64_t)t->q[ti].n <= share / 2)) {
                 if (!resume)
                     resume = rd_kafka_topic_partition_list_new(8);
                 rd_kafka_topic_partition_list_add(resume, p->topics[ti], part);
@@ -1167,60 +1180,89 @@ static void take_message(pipeline *p, rd_kafka_message_t *m) {
     r.key = key;
     r.offset = m->offset;
     r.arrived_ms = mono_ms();
+    r.ti = ti;
+    r.part = part;
     if (queue_push(&p->tasks[part].q[ti], &r) < 0) {
         rec_clear(&r);
         set_fatal(p, DASHI_ERR_NOMEM, "out of memory queueing input");
     }
 }
 
-/* Apply one record of task part: retried while Redis is away, dead-lettered when refused. */
-static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
-    char why[512];
-    dashi_err err;
-    p->cur_topic = ti;
-    p->cur_part = part;
-    p->cur_offset = r->offset;
-    txn_begin(p);
-    backoff b = {0};
-    for (;;) {
-        why[0] = '\0';
-        err = dashi_engine_process(p->eng, &r->ev, emit_output, p, why, sizeof(why));
-        if (!dashi_err_retriable(err))
-            break;
-        /* the step may have committed with its reply lost: the retry then finds its
-         * marker (DUPLICATE), and its outbox is sent again once Redis is back */
-        p->resend_due = true;
-        if (!redis_backoff(p, &b, "applying an event", why))
-            break;
-        dashi_telemetry_alive(p->opts->tel);
-    }
-    pending_clear(p);
-    if (err == DASHI_OK || err == DASHI_ERR_DUPLICATE)
-        txn_consumed(p, ti, part, r->offset);
-    if (err == DASHI_OK) {
+/* What a record's outcome in a batch means for the pipeline. */
+static void record_done(pipeline *p, const in_rec *r, const dashi_batch_result *res) {
+    if (res->err == DASHI_OK || res->err == DASHI_ERR_DUPLICATE)
+        txn_consumed(p, r->ti, r->part, r->offset);
+    if (res->err == DASHI_OK) {
         p->stats->applied++;
         dashi_telemetry_step(p->opts->tel, r->arrived_ms);
         p->applied_since_advance = true;
         dashi_time t = dashi_event_time(&r->ev);
         if (t > p->stream_time)
             p->stream_time = t;
-    } else if (err == DASHI_ERR_DUPLICATE) {
+    } else if (res->err == DASHI_ERR_DUPLICATE) {
         p->stats->duplicates++;
-    } else if (err == DASHI_ERR_INVALID) {
-        dead_letter(p, ti, part, r->offset, r->key, r->raw, r->raw_len, why, "rejected");
-    } else if (err == DASHI_ERR_CONFLICT) {
-        dashi_log(DASHI_LOG_WARN, "pipeline", "partition %d fenced by another member: %s", (int)part, why);
-        p->tasks[part].assigned = false;
-    } else if (dashi_err_retriable(err)) {
-        /* nothing of this record is committed (or it is, with its marker): stop applying, so no
-         * later record commits progress past it; the next run or owner starts from Redis */
-        char msg[sizeof(p->fatal_msg)];
-        snprintf(msg, sizeof(msg), "%s Redis unreachable for %" PRId64 " ms: %.300s",
-                 dashi_kafka_stop ? "stopped while" : "gave up:", b.waited_ms, why);
-        set_fatal(p, err, msg);
-    } else {
-        set_fatal(p, err, why);
+    } else if (res->err == DASHI_ERR_INVALID) {
+        dead_letter(p, r->ti, r->part, r->offset, r->key, r->raw, r->raw_len, res->why, "rejected");
     }
+}
+
+/* The head of r's queue, which is r, leaves it. */
+static void queue_pop(pipeline *p, const in_rec *r) {
+    queue *q = &p->tasks[r->part].q[r->ti];
+    rec_clear(&q->v[q->head]);
+    q->head++;
+    q->n--;
+}
+
+/* Apply p->batch[0..n) — records at the heads of their queues, in merge order —
+ * as engine batches (core/engine.h: each event its own atomic step, a few Redis
+ * round trips a batch; outputs are produced by step_done once committed). A
+ * batch that stops on Redis being away is called again from where it stopped,
+ * with backoff; a record refused by the rules is dead-lettered before any later
+ * record commits (stop_after_invalid). Each record with a final outcome leaves its
+ * queue; what is left (fenced, fatal) stays queued unapplied. Returns how many left. */
+static size_t apply_batch(pipeline *p, size_t n) {
+    size_t done = 0;
+    backoff b = {0};
+    txn_begin(p);
+    while (done < n && p->fatal == DASHI_OK) {
+        char why[512] = "";
+        size_t n_done = 0;
+        dashi_batch_opts o = {.step_done = step_done, .step_done_opaque = p, .until = DASHI_TIME_NONE,
+                              .stop_after_invalid = true};
+        dashi_err err = dashi_engine_process_batch(p->eng, p->batch_ev + done, n - done, &o, p->batch_res + done,
+                                                   &n_done, why, sizeof(why));
+        for (size_t i = done; i < done + n_done; i++) {
+            record_done(p, p->batch[i], &p->batch_res[i]);
+            queue_pop(p, p->batch[i]);
+        }
+        done += n_done;
+        if (err == DASHI_OK)
+            continue;
+        if (dashi_err_retriable(err)) {
+            /* a step may have committed with its reply lost: the retry then finds its
+             * marker (DUPLICATE), and its outbox is sent again once Redis is back */
+            p->resend_due = true;
+            if (redis_backoff(p, &b, "applying events", why)) {
+                dashi_telemetry_alive(p->opts->tel);
+                continue;
+            }
+            /* nothing of this record is committed (or it is, with its marker): stop applying, so no
+             * later record commits progress past it; the next run or owner starts from Redis */
+            char msg[sizeof(p->fatal_msg)];
+            snprintf(msg, sizeof(msg), "%s Redis unreachable for %" PRId64 " ms: %.300s",
+                     dashi_kafka_stop ? "stopped while" : "gave up:", b.waited_ms, why);
+            set_fatal(p, err, msg);
+        } else if (err == DASHI_ERR_CONFLICT) {
+            int32_t part = p->batch[done]->part;
+            dashi_log(DASHI_LOG_WARN, "pipeline", "partition %d fenced by another member: %s", (int)part, why);
+            p->tasks[part].assigned = false;
+        } else {
+            set_fatal(p, err, why);
+        }
+        break;
+    }
+    return done;
 }
 
 /* Apply what can be applied now, earliest first across every assigned partition
@@ -1240,66 +1282,85 @@ static void apply_record(pipeline *p, int ti, int32_t part, in_rec *r) {
  * a long backlog's records wait long without any stall.
  * Returns the number applied. */
 static size_t drain(pipeline *p, int64_t now) {
-    size_t n = 0;
+    static size_t cur[MAX_PARTS][MAX_TOPICS]; /* records of each queue taken into the batch */
+    size_t total = 0;
     p->remote_wait = false;
     while (p->fatal == DASHI_OK && dashi_kafka_stop < 2) {
-        int best_part = -1, best_ti = -1;
-        int64_t wait_until = 0;   /* apply nothing before this (monotonic ms) */
-        int64_t eof_latest = -1;  /* latest end reached by an empty partition; -1: none */
-        for (int part = 0; part < MAX_PARTS; part++) {
-            task *t = &p->tasks[part];
-            if (!t->assigned)
-                continue;
-            for (size_t ti = 0; ti < p->n_topics; ti++) {
-                queue *q = &t->q[ti];
-                if (q->n == 0) {
-                    if (!t->eof[ti])
-                        wait_until = INT64_MAX;
-                    else if (t->eof_since[ti] > eof_latest)
-                        eof_latest = t->eof_since[ti];
+        size_t n = 0;
+        bool wait = false;
+        memset(cur, 0, sizeof(cur));
+        /* the next batch: what one-at-a-time would apply next, as long as nothing must wait */
+        while (n < p->cap_batch && !wait) {
+            int best_part = -1, best_ti = -1;
+            in_rec *best = NULL;
+            int64_t wait_until = 0;  /* apply nothing before this (monotonic ms) */
+            int64_t eof_latest = -1; /* latest end reached by an empty partition; -1: none */
+            for (int part = 0; part < MAX_PARTS; part++) {
+                task *t = &p->tasks[part];
+                if (!t->assigned)
                     continue;
-                }
-                in_rec *head = &q->v[q->head];
-                if (best_part < 0 ||
-                    rec_cmp(head, &p->tasks[best_part].q[best_ti].v[p->tasks[best_part].q[best_ti].head]) < 0) {
-                    best_part = part;
-                    best_ti = (int)ti;
+                for (size_t ti = 0; ti < p->n_topics; ti++) {
+                    queue *q = &t->q[ti];
+                    if (cur[part][ti] == q->n) { /* nothing (more) queued there */
+                        if (!t->eof[ti])
+                            wait_until = INT64_MAX;
+                        else if (t->eof_since[ti] > eof_latest)
+                            eof_latest = t->eof_since[ti];
+                        continue;
+                    }
+                    in_rec *head = &q->v[q->head + cur[part][ti]];
+                    if (!best || rec_cmp(head, best) < 0) {
+                        best = head;
+                        best_part = part;
+                        best_ti = (int)ti;
+                    }
                 }
             }
+            if (!best) {
+                if (n == 0) {
+                    p->stall_since = 0;
+                    p->stall_gave_up = false;
+                }
+                break;
+            }
+            if (eof_latest >= 0) {
+                int64_t until = (best->arrived_ms > eof_latest ? best->arrived_ms : eof_latest) + p->cfg->merge_wait_ms;
+                if (until > wait_until)
+                    wait_until = until;
+            }
+            if (wait_until != INT64_MAX && group_active(p) && !group_allows(p, best, now)) {
+                wait_until = INT64_MAX; /* another member's partition may bring an earlier event */
+                p->remote_wait = true;
+            }
+            if (now < wait_until) {
+                if (p->stall_since == 0)
+                    p->stall_since = now;
+                if (now - p->stall_since < p->cfg->merge_max_stall_ms) {
+                    wait = true; /* a lagging partition may still bring an earlier event */
+                    break;
+                }
+                if (!p->stall_gave_up)
+                    dashi_log(DASHI_LOG_WARN, "pipeline", "merge: waited %" PRId64 " ms for a lagging partition "
+                              "(merge.max_stall_ms): applying without it", now - p->stall_since);
+                p->stall_gave_up = true; /* until nothing must wait */
+            } else {
+                p->stall_since = 0;
+                p->stall_gave_up = false;
+            }
+            p->batch[n] = best;
+            p->batch_ev[n] = &best->ev;
+            n++;
+            cur[best_part][best_ti]++;
         }
-        if (best_part < 0) {
-            p->stall_since = 0;
+        if (n == 0)
             break;
-        }
-        if (eof_latest >= 0) {
-            int64_t arrived = p->tasks[best_part].q[best_ti].v[p->tasks[best_part].q[best_ti].head].arrived_ms;
-            int64_t until = (arrived > eof_latest ? arrived : eof_latest) + p->cfg->merge_wait_ms;
-            if (until > wait_until)
-                wait_until = until;
-        }
-        if (wait_until != INT64_MAX && group_active(p) &&
-            !group_allows(p, &p->tasks[best_part].q[best_ti].v[p->tasks[best_part].q[best_ti].head], now)) {
-            wait_until = INT64_MAX; /* another member's partition may bring an earlier event */
-            p->remote_wait = true;
-        }
-        if (now < wait_until) {
-            if (p->stall_since == 0)
-                p->stall_since = now;
-            if (now - p->stall_since < p->cfg->merge_max_stall_ms)
-                break; /* a lagging partition may still bring an earlier event */
-            dashi_log(DASHI_LOG_WARN, "pipeline", "merge: waited %" PRId64 " ms for a lagging partition "
-                      "(merge.max_stall_ms): applying without it", now - p->stall_since);
-        }
-        p->stall_since = 0;
-        queue *q = &p->tasks[best_part].q[best_ti];
-        in_rec r = q->v[q->head];
-        q->head++;
-        q->n--;
-        apply_record(p, best_ti, best_part, &r);
-        rec_clear(&r);
-        n++;
+        size_t done = apply_batch(p, n);
+        total += done;
+        if (done < n)
+            break; /* fenced or fatal: what is left stays queued */
+        now = mono_ms();
     }
-    return n;
+    return total;
 }
 
 /* Caught up: every assigned topic partition has been read to its end. */
@@ -1332,9 +1393,9 @@ static void idle_advance(pipeline *p) {
         return; /* an event applied since may have scheduled timers up to advanced_to */
     p->applied_since_advance = false;
     char why[512] = "";
-    p->cur_part = -1;
-    dashi_err err = dashi_engine_advance(p->eng, target, emit_output, p, why, sizeof(why));
-    pending_clear(p);
+    size_t n_done = 0;
+    dashi_batch_opts o = {.step_done = step_done, .step_done_opaque = p, .until = target};
+    dashi_err err = dashi_engine_process_batch(p->eng, p->batch_ev, 0, &o, p->batch_res, &n_done, why, sizeof(why));
     if (err == DASHI_OK)
         p->advanced_to = target;
     else if (!dashi_err_retriable(err))
@@ -1349,8 +1410,9 @@ static void close_all(pipeline *p) {
             queue_drop_all(&p->tasks[part].q[ti]);
             free(p->tasks[part].q[ti].v);
         }
-    pending_clear(p);
-    free(p->pending);
+    free(p->batch);
+    free(p->batch_ev);
+    free(p->batch_res);
     dashi_writeset_clear(&p->acks);
     txn_reset(p);
     dashi_engine_destroy(p->eng);
@@ -1432,6 +1494,14 @@ dashi_err dashi_pipeline_run(const dashi_pipeline_opts *opts, dashi_pipeline_sta
         goto out;
     }
     dashi_engine_set_step_hook(p->eng, step_hook, p);
+    p->cap_batch = (size_t)p->cfg->batch_max_events;
+    p->batch = calloc(p->cap_batch, sizeof(*p->batch));
+    p->batch_ev = calloc(p->cap_batch, sizeof(*p->batch_ev));
+    p->batch_res = calloc(p->cap_batch, sizeof(*p->batch_res));
+    if (!p->batch || !p->batch_ev || !p->batch_res) {
+        err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
     dashi_engine_set_guard(p->eng, true); /* other members write the shared records too */
     dashi_state_redis_set_observer(p->st, dashi_telemetry_redis_rtt, p->opts->tel);
     if (transactional_id(p, errstr, errstr_size) != DASHI_OK) {

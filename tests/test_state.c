@@ -834,6 +834,14 @@ static dashi_test_redis *start_server(void) {
     return srv;
 }
 
+/* A Redis store on srv's server under prefix (NULL: none), asserted to open. */
+static dashi_state *open_redis(const dashi_test_redis *srv, const char *prefix) {
+    char err[512] = "";
+    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), prefix, err, sizeof err);
+    cr_assert_not_null(st, "%s", err);
+    return st;
+}
+
 static void cmd(const dashi_test_redis *srv, const char *const *argv, const char *want) {
     char out[256];
     int rc = dashi_test_redis_command(srv, out, sizeof out, argv);
@@ -844,9 +852,7 @@ static void cmd(const dashi_test_redis *srv, const char *const *argv, const char
 
 Test(state_redis_only, key_layout) {
     dashi_test_redis *srv = start_server();
-    char err[512] = "";
-    dashi_state *st = dashi_state_redis_new(dashi_test_redis_url(srv), "dashi:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "dashi:");
     put(st, "timers", "a data key named like the timer set");
     timer_add(st, "t1", 42, "payload");
     cmd(srv, (const char *[]){"GET", "dashi:k:timers", NULL}, "a data key named like the timer set");
@@ -860,13 +866,9 @@ Test(state_redis_only, key_layout) {
 
 Test(state_redis_only, prefix_isolation) {
     dashi_test_redis *srv = start_server();
-    char err[512] = "";
-    dashi_state *a = dashi_state_redis_new(dashi_test_redis_url(srv), "p1:", err, sizeof err);
-    cr_assert_not_null(a, "%s", err);
-    dashi_state *b = dashi_state_redis_new(dashi_test_redis_url(srv), "p2:", err, sizeof err);
-    cr_assert_not_null(b, "%s", err);
-    dashi_state *none = dashi_state_redis_new(dashi_test_redis_url(srv), NULL, err, sizeof err);
-    cr_assert_not_null(none, "%s", err);
+    dashi_state *a = open_redis(srv, "p1:");
+    dashi_state *b = open_redis(srv, "p2:");
+    dashi_state *none = open_redis(srv, NULL);
 
     put(a, "k", "from-a");
     put(b, "k", "from-b");
@@ -915,10 +917,8 @@ Test(state_redis_only, prefix_isolation) {
 Test(state_redis_only, glob_characters_in_store_prefix) {
     dashi_test_redis *srv = start_server();
     char err[512] = "";
-    dashi_state *a = dashi_state_redis_new(dashi_test_redis_url(srv), "p?[x]*:", err, sizeof err);
-    cr_assert_not_null(a, "%s", err);
-    dashi_state *b = dashi_state_redis_new(dashi_test_redis_url(srv), "pZx*:", err, sizeof err);
-    cr_assert_not_null(b, "%s", err);
+    dashi_state *a = open_redis(srv, "p?[x]*:");
+    dashi_state *b = open_redis(srv, "pZx*:");
     put(a, "k", "a");
     put(b, "k", "b");
     scan_acc acc;
@@ -997,8 +997,7 @@ Test(state_redis_only, unreachable) {
 Test(state_redis_only, noscript_recovery) {
     dashi_test_redis *srv = start_server();
     char err[512] = "";
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     put(st, "a", "1");
     timer_add(st, "t", 5, "p");
 
@@ -1031,8 +1030,7 @@ Test(state_redis_only, noscript_recovery) {
 Test(state_redis_only, dropped_connection_is_transport_then_reconnects) {
     dashi_test_redis *srv = start_server();
     char err[512] = "";
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     put(st, "a", "1");
 
     cr_assert_eq(dashi_test_redis_kill(srv), 0);
@@ -1076,8 +1074,7 @@ Test(state_redis_only, connection_drops_between_calls) {
      * socket (TRANSPORT, nothing applied or a clean reconnect), the retry works. */
     dashi_test_redis *srv = start_server();
     char err[512] = "";
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     put(st, "a", "1");
     cr_assert_eq(dashi_test_redis_restart(srv), 0);
     dashi_bytes k = {"a", 1}, v = {NULL, 0};
@@ -1095,8 +1092,7 @@ Test(state_redis_only, connection_drops_between_calls) {
 Test(state_redis_only, server_error_is_backend) {
     dashi_test_redis *srv = start_server();
     char err[512] = "";
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     /* someone else's value of the wrong type under our timer key: the script refuses
      * before writing anything */
     cmd(srv, (const char *[]){"SET", "t:timers", "not a zset", NULL}, "OK");
@@ -1472,8 +1468,7 @@ static long long count_keys(redisContext *c, const char *pattern) {
 Test(state_redis_only, bucket_layout) {
     dashi_test_redis *srv = start_server();
     char err[512] = "", key[64];
-    dashi_state *st = dashi_state_redis_new(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     redisContext *c = redisConnectUnix(dashi_test_redis_socket(srv));
     cr_assert(c && !c->err);
 
@@ -1549,8 +1544,7 @@ Test(state_redis_only, listpack_limit_raised_or_respected) {
     dashi_test_redis *srv = start_server();
     char err[512] = "";
     /* the store raises hash-max-listpack-value to 256 when it may */
-    dashi_state *st = dashi_state_redis_new(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     dashi_state_destroy(st);
     redisContext *c = redisConnectUnix(dashi_test_redis_socket(srv));
     cr_assert(c && !c->err);

@@ -1,10 +1,10 @@
 /* explain.c — `dashi explain`: reads the rules modules' state records and says, line by line, what was decided and by which rule.
  *
  * Design. Every record is read once through the state ops (mget one key, or scan a
- * prefix) and parsed with jansson into a per-call cache (key → record, JSON null
- * for an absent key), so the printing code borrows records freely and one
- * json_decref frees them all at the end; the first back-end error is kept and
- * stops further reads. The text is built from the records alone — the record
+ * prefix, with app/records.c, the reader inspect uses too) and parsed with
+ * jansson into a per-call cache (key → record, JSON null for an absent key), so
+ * the printing code borrows records freely and one json_decref frees them all at
+ * the end; the first back-end error is kept and stops further reads. The text is built from the records alone — the record
  * layouts are the ones documented in the headers of core/identity.c,
  * core/commission.c and core/campaign.c — and each line starts with the rule IDs
  * of RULES.md it rests on, e.g. "[A2]", "[C6,V1]". Facts the state does not keep
@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "app/records.h"
 #include "app/replay.h"
 #include "core/ctx.h"
 #include "core/engine.h"
@@ -37,13 +38,10 @@
 
 /* One explain call: where records come from, where text goes, what was read. */
 typedef struct ex {
-    dashi_state *st;
+    dashi_records rd;      /* the store, errstr, and the first back-end error: reads stop after it */
     const dashi_rules *rules;
     FILE *out;
     json_t *cache;         /* key → record, or json null when the key is absent */
-    dashi_err err;         /* first back-end error; reads stop after it */
-    char *errstr;
-    size_t errstr_size;
     char ring[EX_RING][EX_FMT];
     unsigned ring_at;
 } ex;
@@ -201,7 +199,6 @@ static const json_t *ex_get(ex *x, const char *fmt, ...) __attribute__((format(p
 static const json_t *ex_get(ex *x, const char *fmt, ...) {
     char *key = NULL;
     json_t *rec = NULL;
-    dashi_bytes k, v = {NULL, 0};
     va_list ap;
     int n;
     va_start(ap, fmt);
@@ -212,60 +209,18 @@ static const json_t *ex_get(ex *x, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(key, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    if ((rec = json_object_get(x->cache, key)) || x->err != DASHI_OK)
+    if ((rec = json_object_get(x->cache, key)) || x->rd.err != DASHI_OK)
         goto out;
-    k.data = key;
-    k.len = (size_t)n;
-    if ((x->err = x->st->ops->mget(x->st, 1, &k, &v, x->errstr, x->errstr_size)) != DASHI_OK)
+    rec = dashi_records_get(&x->rd, key, (size_t)n, NULL, NULL);
+    if (x->rd.err != DASHI_OK)
         goto out;
-    rec = v.data ? json_loadb(v.data, v.len, 0, NULL) : NULL;
     if (!rec)
         rec = json_null(); /* absent (or not JSON: no record of a rules module) */
     if (json_object_set_new(x->cache, key, rec) != 0)
         rec = NULL;
 out:
     free(key);
-    free(v.data);
     return json_is_null(rec) ? NULL : rec;
-}
-
-/* What a scan keeps: records under a prefix whose string field equals want (all when field is NULL). */
-typedef struct scan_acc {
-    json_t *found;     /* key without the prefix → record */
-    size_t prefix_len;
-    const char *field, *want;
-} scan_acc;
-
-static int scan_keep(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
-    scan_acc *a = opaque;
-    json_t *rec = json_loadb(val, val_len, 0, NULL);
-    char *suffix = NULL;
-    if (!rec || (a->field && !str_eq(jstr(rec, a->field), a->want)))
-        goto out;
-    if (!(suffix = malloc(key_len - a->prefix_len + 1)))
-        goto out;
-    memcpy(suffix, key + a->prefix_len, key_len - a->prefix_len);
-    suffix[key_len - a->prefix_len] = '\0';
-    json_object_set(a->found, suffix, rec);
-out:
-    free(suffix);
-    json_decref(rec);
-    return 0;
-}
-
-/* Records under prefix (with field == want when field is given), as a new object
- * keyed by the rest of the key; NULL after a back-end error. */
-static json_t *ex_scan(ex *x, const char *prefix, const char *field, const char *want) {
-    scan_acc a = {json_object(), strlen(prefix), field, want};
-    if (a.found && x->err == DASHI_OK)
-        x->err = x->st->ops->scan(x->st, prefix, a.prefix_len, scan_keep, &a, x->errstr, x->errstr_size);
-    if (!a.found && x->err == DASHI_OK)
-        x->err = dashi_errf(DASHI_ERR_NOMEM, x->errstr, x->errstr_size, "explain: out of memory");
-    if (x->err != DASHI_OK) {
-        json_decref(a.found);
-        a.found = NULL;
-    }
-    return a.found;
 }
 
 /* ------------------------------------------------------------------ rule IDs of codes */
@@ -1166,7 +1121,7 @@ static void say_rank(ex *x, const dashi_campaign *c, const char *promoter, const
     int64_t n = jint(json_array_get(json_object_get(pr, "l"), 0), "n", 0), rank = 1, total = 0;
     int64_t reached = json_integer_value(json_array_get(json_object_get(pr, "t"), (size_t)(n > 0 ? n - 1 : 0)));
     snprintf(prefix, sizeof prefix, "cp:%s:p:", c->id);
-    if (n <= 0 || !(all = ex_scan(x, prefix, NULL, NULL)))
+    if (n <= 0 || !(all = dashi_records_scan(&x->rd, prefix, NULL, NULL)))
         goto out;
     json_object_foreach(all, uid, p) {
         int64_t m = jint(json_array_get(json_object_get(p, "l"), 0), "n", 0);
@@ -1290,7 +1245,7 @@ static void explain_program(ex *x, const dashi_campaign *c, const char *promoter
             c->kind == DASHI_PROGRAM_BUYER_DRAW ? "own first purchase" : "user", fmt_time(x, c->draw_expires_at));
 
     snprintf(prefix, sizeof prefix, "cp:%s:u:", c->id);
-    if (!(entries = ex_scan(x, prefix, "p", promoter)))
+    if (!(entries = dashi_records_scan(&x->rd, prefix, "p", promoter)))
         goto out;
     section(x, "counted users");
     json_object_foreach(entries, uid, e) {
@@ -1343,7 +1298,7 @@ static void explain_program(ex *x, const dashi_campaign *c, const char *promoter
     }
     if (c->kind != DASHI_PROGRAM_BUYER_DRAW) {
         snprintf(prefix, sizeof prefix, "cp:lk:%s:", c->campaign_id);
-        if (!(touches = ex_scan(x, prefix, "p", promoter)))
+        if (!(touches = dashi_records_scan(&x->rd, prefix, "p", promoter)))
             goto out;
         json_object_foreach(touches, uid, lk) {
             const json_t *own = json_object_get(entries, uid), *any = own ? own : ex_get(x, "cp:%s:u:%s", c->id, uid);
@@ -1373,11 +1328,9 @@ out:
 static dashi_err ex_begin(ex *x, dashi_state *st, const dashi_rules *rules, FILE *out, char *errstr,
                           size_t errstr_size) {
     memset(x, 0, sizeof *x);
-    x->st = st;
+    dashi_records_init(&x->rd, st, "explain", errstr, errstr_size);
     x->rules = rules;
     x->out = out;
-    x->errstr = errstr;
-    x->errstr_size = errstr_size;
     if (!st || !rules || !out)
         return dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "explain: state, rules and output are required");
     if (!(x->cache = json_object()))
@@ -1388,10 +1341,10 @@ static dashi_err ex_begin(ex *x, dashi_state *st, const dashi_rules *rules, FILE
 static dashi_err ex_end(ex *x, dashi_err err) {
     json_decref(x->cache);
     x->cache = NULL;
-    if (err == DASHI_OK && x->err != DASHI_OK)
-        err = x->err; /* errstr was written by the back end */
+    if (err == DASHI_OK && x->rd.err != DASHI_OK)
+        err = x->rd.err; /* errstr was written by the back end */
     if (err == DASHI_OK && ferror(x->out))
-        err = dashi_errf(DASHI_ERR_IO, x->errstr, x->errstr_size, "explain: write error");
+        err = dashi_errf(DASHI_ERR_IO, x->rd.errstr, x->rd.errstr_size, "explain: write error");
     return err;
 }
 
@@ -1403,7 +1356,7 @@ dashi_err dashi_explain_order(dashi_state *st, const dashi_rules *rules, const c
     if (err != DASHI_OK || !order_id)
         goto out;
     ord = ex_get(&x, "ord:%s", order_id);
-    if (x.err != DASHI_OK)
+    if (x.rd.err != DASHI_OK)
         goto out;
     if (!ord) {
         err = dashi_errf(DASHI_ERR_NOT_FOUND, errstr, errstr_size,
@@ -1423,10 +1376,10 @@ dashi_err dashi_explain_customer(dashi_state *st, const dashi_rules *rules, cons
     dashi_err err = ex_begin(&x, st, rules, out, errstr, errstr_size);
     if (err != DASHI_OK || !uid)
         goto out;
-    if (!(orders = ex_scan(&x, "ord:", "uid", uid)))
+    if (!(orders = dashi_records_scan(&x.rd, "ord:", "uid", uid)))
         goto out;
     if (!ex_get(&x, "acct:%s", uid) && !ex_get(&x, "asc:%s", uid) && !json_object_size(orders) &&
-        x.err == DASHI_OK) {
+        x.rd.err == DASHI_OK) {
         err = dashi_errf(DASHI_ERR_NOT_FOUND, errstr, errstr_size, "no account %s in the state", uid);
         goto out;
     }
@@ -1443,7 +1396,7 @@ dashi_err dashi_explain_campaign(dashi_state *st, const dashi_rules *rules, cons
     dashi_err err = ex_begin(&x, st, rules, out, errstr, errstr_size);
     if (err != DASHI_OK || !campaign || !promoter)
         goto out;
-    for (size_t i = 0; i < rules->n_campaigns && x.err == DASHI_OK; i++) {
+    for (size_t i = 0; i < rules->n_campaigns && x.rd.err == DASHI_OK; i++) {
         const dashi_campaign *c = &rules->campaigns[i];
         if (!str_eq(c->id, campaign) && !str_eq(c->campaign_id, campaign))
             continue;

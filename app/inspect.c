@@ -1,8 +1,9 @@
 /* inspect.c — `dashi inspect`: reads the rules modules' records for one subject and prints them readably.
  *
- * Design. A per-call reader (store, rules, output, the first back-end error,
- * the keys found absent) fetches records with one mget per key or one scan per
- * prefix, as app/explain.c does, and parses them with jansson. Which keys belong to
+ * Design. A per-call reader (rules, output, the keys found absent, and the
+ * records reader of app/records.c, which app/explain.c uses too: one mget per
+ * key or one scan per prefix, parsed with jansson, the first back-end error
+ * kept) fetches the records. Which keys belong to
  * a subject follows the layouts in the module headers: a customer's orders are
  * found by scanning "ord:" for the uid (orders are keyed by order id), a person's
  * accounts are the member list on the root account's person data, an
@@ -12,6 +13,8 @@
  * shown by its length only, as it could be anything.
  */
 #include "app/inspect.h"
+
+#include "app/records.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -26,12 +29,9 @@
 #define ATTR_MIN_HASH 20        /* base64url characters after the dot, at least */
 
 typedef struct reader {
-    dashi_state *st;
+    dashi_records rd;  /* the store, and its first back-end error: reads stop after it */
     const dashi_rules *rules;
     FILE *out;
-    dashi_err err;     /* first back-end error; reads stop after it */
-    char *errstr;
-    size_t errstr_size;
     json_t *absent;    /* keys looked up and not stored, in order */
     size_t shown;      /* records printed */
 } reader;
@@ -110,68 +110,29 @@ out:
 static json_t *get(reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static json_t *get(reader *r, const char *fmt, ...) {
     char key[1024];
-    dashi_bytes k, v = {NULL, 0};
     json_t *rec = NULL;
+    bool stored;
+    size_t len = 0;
     va_list ap;
     int n;
     va_start(ap, fmt);
     n = vsnprintf(key, sizeof key, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof key || r->err != DASHI_OK)
+    if (n < 0 || (size_t)n >= sizeof key || r->rd.err != DASHI_OK)
         goto out;
-    k.data = key;
-    k.len = (size_t)n;
-    if ((r->err = r->st->ops->mget(r->st, 1, &k, &v, r->errstr, r->errstr_size)) != DASHI_OK)
+    rec = dashi_records_get(&r->rd, key, (size_t)n, &stored, &len);
+    if (r->rd.err != DASHI_OK)
         goto out;
-    if (!v.data) {
+    if (!stored) {
         json_array_append_new(r->absent, json_string(key));
         goto out;
     }
-    if (!(rec = json_loadb(v.data, v.len, 0, NULL)))
-        rec = json_pack("{s:s,s:I}", "(not JSON: bytes)", "", "length", (json_int_t)v.len);
+    if (!rec)
+        rec = json_pack("{s:s,s:I}", "(not JSON: bytes)", "", "length", (json_int_t)len);
 out:
-    free(v.data);
     return rec;
 }
 
-typedef struct scan_acc {
-    json_t *found;        /* key (without the scanned prefix) → record */
-    size_t prefix_len;
-    const char *field, *want;
-} scan_acc;
-
-static int scan_keep(void *opaque, const char *key, size_t key_len, const char *val, size_t val_len) {
-    scan_acc *a = opaque;
-    json_t *rec = json_loadb(val, val_len, 0, NULL);
-    char *suffix = NULL;
-    const char *f;
-    if (!rec)
-        goto out;
-    f = a->field ? json_string_value(json_object_get(rec, a->field)) : NULL;
-    if (a->field && (!f || strcmp(f, a->want) != 0))
-        goto out;
-    if (!(suffix = strndup(key + a->prefix_len, key_len - a->prefix_len)))
-        goto out;
-    json_object_set(a->found, suffix, rec);
-out:
-    free(suffix);
-    json_decref(rec);
-    return 0;
-}
-
-/* Records under prefix (with field == want when field is given), as a new object keyed by the rest of the key. */
-static json_t *scan(reader *r, const char *prefix, const char *field, const char *want) {
-    scan_acc a = {json_object(), strlen(prefix), field, want};
-    if (a.found && r->err == DASHI_OK)
-        r->err = r->st->ops->scan(r->st, prefix, a.prefix_len, scan_keep, &a, r->errstr, r->errstr_size);
-    if (!a.found && r->err == DASHI_OK)
-        r->err = dashi_errf(DASHI_ERR_NOMEM, r->errstr, r->errstr_size, "inspect: out of memory");
-    if (r->err != DASHI_OK) {
-        json_decref(a.found);
-        a.found = NULL;
-    }
-    return a.found;
-}
 
 /* ------------------------------------------------------------------ printing */
 
@@ -294,7 +255,7 @@ static void customer(reader *r, const char *uid) {
     for (size_t i = 0; i < r->rules->n_campaigns; i++)
         json_decref(get_show(r, "campaign: the account's entry", "cp:%s:u:%s", r->rules->campaigns[i].id, uid));
     snprintf(prefix, sizeof prefix, "ord:");
-    if ((orders = scan(r, prefix, "uid", uid))) {
+    if ((orders = dashi_records_scan(&r->rd, prefix, "uid", uid))) {
         show_all(r, prefix, orders, "commission: an order of the account and its one outcome");
         json_decref(orders);
     }
@@ -407,14 +368,14 @@ static void campaign(reader *r, const char *id, const char *promoter, size_t *n_
             snprintf(what, sizeof what, "campaign %s: promoter: ladders, count times, counted users", c->id);
             json_decref(get_show(r, what, "cp:%s:p:%s", c->id, promoter));
             snprintf(prefix, sizeof prefix, "cp:%s:u:", c->id);
-            if ((all = scan(r, prefix, "p", promoter))) {
+            if ((all = dashi_records_scan(&r->rd, prefix, "p", promoter))) {
                 show_all(r, prefix, all, "campaign: an entry of a user reached through the promoter's link");
                 json_decref(all);
             }
             continue;
         }
         snprintf(prefix, sizeof prefix, "cp:%s:p:", c->id);
-        if (!(all = scan(r, prefix, NULL, NULL)))
+        if (!(all = dashi_records_scan(&r->rd, prefix, NULL, NULL)))
             continue;
         fprintf(r->out, "promoters (%zu; records %s<uid>):\n", json_object_size(all), prefix);
         {
@@ -429,10 +390,11 @@ static void campaign(reader *r, const char *id, const char *promoter, size_t *n_
 
 dashi_err dashi_inspect(dashi_state *st, const dashi_rules *rules, dashi_inspect_what what, const char *id,
                         const char *promoter, FILE *out, char *errstr, size_t errstr_size) {
-    reader r = {st, rules, out, DASHI_OK, errstr, errstr_size, json_array(), 0};
+    reader r = {{0}, rules, out, json_array(), 0};
     static const char *const names[] = {"customer", "person", "ambassador", "campaign", "order"};
     size_t n_campaigns = 0;
     dashi_err err;
+    dashi_records_init(&r.rd, st, "inspect", errstr, errstr_size);
     if (!r.absent) {
         err = dashi_errf(DASHI_ERR_NOMEM, errstr, errstr_size, "inspect: out of memory");
         goto out;
@@ -449,7 +411,7 @@ dashi_err dashi_inspect(dashi_state *st, const dashi_rules *rules, dashi_inspect
         err = dashi_errf(DASHI_ERR_INVALID, errstr, errstr_size, "inspect: unknown subject %d", (int)what);
         goto out;
     }
-    if ((err = r.err) != DASHI_OK)
+    if ((err = r.rd.err) != DASHI_OK)
         goto out;
     if (what == DASHI_INSPECT_CAMPAIGN && n_campaigns == 0) {
         err = dashi_errf(DASHI_ERR_NOT_FOUND, errstr, errstr_size, "no campaign %s in the rules", id);

@@ -3,8 +3,8 @@
  * Where `dashi explain` says why, inspect shows what is stored: the JSON records
  * the rules modules keep (layouts in the headers of core/identity.c,
  * core/commission.c and core/campaign.c; the README's "State layout"), read
- * through the state ops only — mget one key, scan a prefix, as app/explain.c does
- * — so it works on a Redis state of `dashi replay --state` or `dashi run` (and on
+ * through the state ops only — mget one key, scan a prefix (app/records.c, the
+ * reader app/explain.c uses too) — so it works on a Redis state of `dashi replay --state` or `dashi run` (and on
  * any dashi_state). Each record is printed under its key, indented, keys sorted,
  * with two changes for reading: instants stored as epoch milliseconds are written
  * as CST times, and identity attribute ids (the keyed hashes of identity.c, e.g.

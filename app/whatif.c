@@ -576,6 +576,49 @@ static void section_dim(const dashi_whatif *w, FILE *f, dashi_whatif_table t, co
     free(bars);
 }
 
+/* A chart of the difference B − A of a table's rows. */
+typedef struct diff_chart {
+    const char *title;
+    bool counts;          /* numbers of commissions; else amounts */
+    const char *unit;     /* only rows whose key holds it (see bars_of); NULL: every row */
+    const char *unit_key; /* the unit of the amounts (see svg_diff) */
+    bool unless_empty;    /* no chart at all when no row is left */
+} diff_chart;
+
+/* Chart c of table t: at most max rows (0: all), only the differing ones when only_diff. */
+static void chart_diff(FILE *f, const dashi_whatif *w, dashi_whatif_table t, const diff_chart *c, size_t max,
+                       bool only_diff) {
+    size_t nb;
+    bar *bars = bars_of(w, t, c->counts, max, only_diff, c->unit, &nb);
+    if (bars && (nb || !c->unless_empty))
+        svg_diff(f, c->title, bars, nb, c->unit_key, c->counts);
+    free(bars);
+}
+
+/* A section of table t: heading and text, the n_charts charts of its difference, its table with sums. */
+static void section_diff(const dashi_whatif *w, FILE *f, dashi_whatif_table t, const char *heading, const char *text,
+                         const diff_chart *charts, size_t n_charts, const char *sum_title) {
+    const dashi_whatif_row *rows;
+    size_t n = dashi_whatif_rows(w, t, &rows);
+    fprintf(f, "<section><h2>%s</h2><p>%s</p>\n", heading, text);
+    for (size_t i = 0; i < n_charts; i++)
+        chart_diff(f, w, t, &charts[i], 0, false);
+    html_table(f, rows, n, true, sum_title);
+    fputs("</section>\n", f);
+}
+
+static const diff_chart outcome_charts[] = {
+    {"Difference B − A of commission by outcome (RMB)", false, NULL, "", false},
+    {"Difference B − A in the number of commissions by outcome", true, NULL, NULL, false},
+};
+static const diff_chart reason_charts[] = {
+    {"Difference B − A in the number of commissions by reason code", true, NULL, NULL, false},
+};
+static const diff_chart campaign_charts[] = {
+    {"Difference B − A of campaign rewards in RMB", false, "[CNY]", "", false},
+    {"Difference B − A of campaign rewards in yunqi", false, "[YUNQI]", "[YUNQI]", true},
+};
+
 static const char *const css =
     "body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans',sans-serif;margin:24px auto;"
     "max-width:1040px;color:#1d2433;background:#fff;padding:0 16px}"
@@ -602,8 +645,7 @@ dashi_err dashi_whatif_html(const dashi_whatif *w, FILE *f, size_t top, char *er
     const dashi_whatif_row *rows;
     char a[48], b[48], d[48], cap[160];
     int64_t diff = B->commission_total - A->commission_total;
-    size_t n, nb;
-    bar *bars;
+    size_t n;
     if (!top)
         top = 10;
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -637,55 +679,22 @@ dashi_err dashi_whatif_html(const dashi_whatif *w, FILE *f, size_t top, char *er
     section_dim(w, f, DASHI_WHATIF_RULE, "Rule version", "rule version",
                 "The period of the rules file in force at the order (V1): its id is the commission's rule_version.");
 
-    n = dashi_whatif_rows(w, DASHI_WHATIF_OUTCOME, &rows);
-    fputs("<section><h2>Outcome</h2><p>Commissions by their latest event.</p>\n", f);
-    if ((bars = bars_of(w, DASHI_WHATIF_OUTCOME, false, 0, false, NULL, &nb))) {
-        svg_diff(f, "Difference B − A of commission by outcome (RMB)", bars, nb, "", false);
-        free(bars);
-    }
-    if ((bars = bars_of(w, DASHI_WHATIF_OUTCOME, true, 0, false, NULL, &nb))) {
-        svg_diff(f, "Difference B − A in the number of commissions by outcome", bars, nb, NULL, true);
-        free(bars);
-    }
-    html_table(f, rows, n, true, "RMB");
-    fputs("</section>\n", f);
-
-    n = dashi_whatif_rows(w, DASHI_WHATIF_REASON, &rows);
-    fputs("<section><h2>Reason codes</h2><p>Commissions whose latest event carries the code (C11 rejections and "
-          "the notes of commissioned orders); the amount is their base.</p>\n",
-          f);
-    if ((bars = bars_of(w, DASHI_WHATIF_REASON, true, 0, false, NULL, &nb))) {
-        svg_diff(f, "Difference B − A in the number of commissions by reason code", bars, nb, NULL, true);
-        free(bars);
-    }
-    html_table(f, rows, n, true, "base RMB");
-    fputs("</section>\n", f);
-
-    n = dashi_whatif_rows(w, DASHI_WHATIF_CAMPAIGN, &rows);
-    fputs("<section><h2>Campaigns</h2><p>Campaign events by campaign id, kind, ladder and unit: bonuses, draws, "
-          "steps reached and lost, settlements (PROGRESS left out). The amount is the reward change; for SETTLED "
-          "the final reward.</p>\n",
-          f);
-    if ((bars = bars_of(w, DASHI_WHATIF_CAMPAIGN, false, 0, false, "[CNY]", &nb))) {
-        svg_diff(f, "Difference B − A of campaign rewards in RMB", bars, nb, "", false);
-        free(bars);
-    }
-    if ((bars = bars_of(w, DASHI_WHATIF_CAMPAIGN, false, 0, false, "[YUNQI]", &nb))) {
-        if (nb)
-            svg_diff(f, "Difference B − A of campaign rewards in yunqi", bars, nb, "[YUNQI]", false);
-        free(bars);
-    }
-    html_table(f, rows, n, true, "reward");
-    fputs("</section>\n", f);
+    section_diff(w, f, DASHI_WHATIF_OUTCOME, "Outcome", "Commissions by their latest event.", outcome_charts,
+                 sizeof outcome_charts / sizeof outcome_charts[0], "RMB");
+    section_diff(w, f, DASHI_WHATIF_REASON, "Reason codes",
+                 "Commissions whose latest event carries the code (C11 rejections and the notes of commissioned "
+                 "orders); the amount is their base.",
+                 reason_charts, sizeof reason_charts / sizeof reason_charts[0], "base RMB");
+    section_diff(w, f, DASHI_WHATIF_CAMPAIGN, "Campaigns",
+                 "Campaign events by campaign id, kind, ladder and unit: bonuses, draws, steps reached and lost, "
+                 "settlements (PROGRESS left out). The amount is the reward change; for SETTLED the final reward.",
+                 campaign_charts, sizeof campaign_charts / sizeof campaign_charts[0], "reward");
 
     fprintf(f, "<section><h2>Ambassadors</h2><p>The %zu ambassadors whose commission differs most (absolute "
                "difference of their commissions' amounts).</p>\n",
             top);
-    if ((bars = bars_of(w, DASHI_WHATIF_AMBASSADOR, false, top, true, NULL, &nb))) {
-        snprintf(cap, sizeof cap, "Top %zu ambassadors: difference B − A of commission (RMB)", top);
-        svg_diff(f, cap, bars, nb, "", false);
-        free(bars);
-    }
+    snprintf(cap, sizeof cap, "Top %zu ambassadors: difference B − A of commission (RMB)", top);
+    chart_diff(f, w, DASHI_WHATIF_AMBASSADOR, &(diff_chart){cap, false, NULL, "", false}, top, true);
     n = dashi_whatif_rows(w, DASHI_WHATIF_AMBASSADOR, &rows);
     {
         size_t k = 0;

@@ -274,3 +274,31 @@ Test(inspect_readable, cuts_hashes_and_writes_instants) {
     cr_assert_not(dashi_inspect_is_attr_id(""));
     cr_assert_not(dashi_inspect_is_attr_id(NULL));
 }
+
+Test(inspect_memory, a_value_that_is_not_json_is_shown_by_its_length_and_absent_keys_are_listed) {
+    dashi_state *mem = dashi_state_mem_new();
+    dashi_writeset ws;
+    const dashi_writeset *sets[1] = {&ws};
+    dashi_err result = DASHI_OK;
+    char err[512] = "", *buf = NULL;
+    size_t len = 0;
+    dashi_rules *r = dashi_rules_load(dashi_default_rules_path(), err, sizeof err);
+    cr_assert(mem);
+    cr_assert(r, "%s", err);
+    dashi_writeset_init(&ws);
+    cr_assert_eq(dashi_writeset_add(&ws, DASHI_WS_PUT, "ord:x1", 6, "not json {", 10, 0), DASHI_OK);
+    cr_assert_eq(mem->ops->apply(mem, 1, sets, &result, err, sizeof err), DASHI_OK, "%s", err);
+    cr_assert_eq(result, DASHI_OK);
+    dashi_writeset_clear(&ws);
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert(f);
+    cr_assert_eq(dashi_inspect(mem, r, DASHI_INSPECT_ORDER, "x1", NULL, f, err, sizeof err), DASHI_OK, "%s", err);
+    fclose(f);
+    cr_assert_str_eq(buf, "== order x1 ==\n"
+                          "-- ord:x1   (commission: the order, its items and its one commission outcome \"cm\")\n"
+                          "{\n  \"(not JSON: bytes)\": \"\",\n  \"length\": 10\n}\n"
+                          "not stored: cp:ord:x1\n");
+    free(buf);
+    dashi_rules_destroy(r);
+    dashi_state_destroy(mem);
+}

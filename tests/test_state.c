@@ -109,6 +109,23 @@ static void timer_del(dashi_state *st, const char *id) {
     dashi_writeset_clear(&ws);
 }
 
+/* One write set of kind (PUT or DEL) on the keys key_fmt % i for i = from, from + step, … below to;
+ * a PUT's value is val_fmt % i. */
+static void apply_range(dashi_state *st, dashi_ws_kind kind, const char *key_fmt, const char *val_fmt, int from,
+                        int to, int step) {
+    char key[64], val[128];
+    dashi_writeset ws;
+    dashi_writeset_init(&ws);
+    for (int i = from; i < to; i += step) {
+        snprintf(key, sizeof key, key_fmt, i);
+        if (val_fmt)
+            snprintf(val, sizeof val, val_fmt, i);
+        ws_add(&ws, kind, key, val_fmt ? val : NULL, 0);
+    }
+    cr_assert_eq(apply1(st, &ws), DASHI_OK);
+    dashi_writeset_clear(&ws);
+}
+
 /* The value of key (malloc'ed, *len set) or NULL when absent. */
 static char *get_bin(dashi_state *st, const char *key, size_t key_len, size_t *len) {
     dashi_bytes k = {(char *)key, key_len}, v = {NULL, 0};
@@ -898,6 +915,14 @@ static dashi_test_redis *start_server(void) {
     return srv;
 }
 
+/* A Redis store on srv's server under prefix (NULL: none), asserted to open. */
+static dashi_state *open_redis(const dashi_test_redis *srv, const char *prefix) {
+    char err[512] = "";
+    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), prefix, err, sizeof err);
+    cr_assert_not_null(st, "%s", err);
+    return st;
+}
+
 static void cmd(const dashi_test_redis *srv, const char *const *argv, const char *want) {
     char out[256];
     int rc = dashi_test_redis_command(srv, out, sizeof out, argv);
@@ -908,9 +933,7 @@ static void cmd(const dashi_test_redis *srv, const char *const *argv, const char
 
 Test(state_redis_only, key_layout) {
     dashi_test_redis *srv = start_server();
-    char err[512] = "";
-    dashi_state *st = dashi_state_redis_new(dashi_test_redis_url(srv), "dashi:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "dashi:");
     put(st, "timers", "a data key named like the timer set");
     timer_add(st, "t1", 42, "payload");
     cmd(srv, (const char *[]){"GET", "dashi:k:timers", NULL}, "a data key named like the timer set");
@@ -924,13 +947,9 @@ Test(state_redis_only, key_layout) {
 
 Test(state_redis_only, prefix_isolation) {
     dashi_test_redis *srv = start_server();
-    char err[512] = "";
-    dashi_state *a = dashi_state_redis_new(dashi_test_redis_url(srv), "p1:", err, sizeof err);
-    cr_assert_not_null(a, "%s", err);
-    dashi_state *b = dashi_state_redis_new(dashi_test_redis_url(srv), "p2:", err, sizeof err);
-    cr_assert_not_null(b, "%s", err);
-    dashi_state *none = dashi_state_redis_new(dashi_test_redis_url(srv), NULL, err, sizeof err);
-    cr_assert_not_null(none, "%s", err);
+    dashi_state *a = open_redis(srv, "p1:");
+    dashi_state *b = open_redis(srv, "p2:");
+    dashi_state *none = open_redis(srv, NULL);
 
     put(a, "k", "from-a");
     put(b, "k", "from-b");
@@ -979,10 +998,8 @@ Test(state_redis_only, prefix_isolation) {
 Test(state_redis_only, glob_characters_in_store_prefix) {
     dashi_test_redis *srv = start_server();
     char err[512] = "";
-    dashi_state *a = dashi_state_redis_new(dashi_test_redis_url(srv), "p?[x]*:", err, sizeof err);
-    cr_assert_not_null(a, "%s", err);
-    dashi_state *b = dashi_state_redis_new(dashi_test_redis_url(srv), "pZx*:", err, sizeof err);
-    cr_assert_not_null(b, "%s", err);
+    dashi_state *a = open_redis(srv, "p?[x]*:");
+    dashi_state *b = open_redis(srv, "pZx*:");
     put(a, "k", "a");
     put(b, "k", "b");
     scan_acc acc;
@@ -1061,8 +1078,7 @@ Test(state_redis_only, unreachable) {
 Test(state_redis_only, noscript_recovery) {
     dashi_test_redis *srv = start_server();
     char err[512] = "";
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     put(st, "a", "1");
     timer_add(st, "t", 5, "p");
 
@@ -1189,8 +1205,7 @@ Test(state_redis_only, long_chain_in_several_calls, .timeout = 120) {
 Test(state_redis_only, dropped_connection_is_transport_then_reconnects) {
     dashi_test_redis *srv = start_server();
     char err[512] = "";
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     put(st, "a", "1");
 
     cr_assert_eq(dashi_test_redis_kill(srv), 0);
@@ -1234,8 +1249,7 @@ Test(state_redis_only, connection_drops_between_calls) {
      * socket (TRANSPORT, nothing applied or a clean reconnect), the retry works. */
     dashi_test_redis *srv = start_server();
     char err[512] = "";
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     put(st, "a", "1");
     cr_assert_eq(dashi_test_redis_restart(srv), 0);
     dashi_bytes k = {"a", 1}, v = {NULL, 0};
@@ -1253,8 +1267,7 @@ Test(state_redis_only, connection_drops_between_calls) {
 Test(state_redis_only, server_error_is_backend) {
     dashi_test_redis *srv = start_server();
     char err[512] = "";
-    dashi_state *st = dashi_state_open(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     /* someone else's value of the wrong type under our timer key: the script refuses
      * before writing anything */
     cmd(srv, (const char *[]){"SET", "t:timers", "not a zset", NULL}, "OK");
@@ -1390,36 +1403,34 @@ static char *dump_store(dashi_state *st) {
     return d.buf;
 }
 
-Test(state_redis_only, same_random_history_same_state) {
-    /* A seeded random history of write sets, batched at random, applied to both
-     * stores: every result and the final contents must agree. */
+/* Adds one operation of a random history to ws, drawn from seed (ctx: the caller's). */
+typedef void (*history_op)(dashi_writeset *ws, uint32_t *seed, const void *ctx);
+
+/* A seeded random history of n_sets write sets, batched at random (1..max_batch
+ * sets a call), each of 1..6 operations of op, applied to a memory and a Redis
+ * store: every result and the final contents must agree. With timers, the due
+ * timers are also compared now and then along the way. */
+static void same_random_history(uint32_t seed, size_t n_sets, size_t max_batch, history_op op, const void *ctx,
+                                bool timers) {
+    enum { MAXB = 64 };
     dashi_test_redis *srv = start_server();
     char err[512] = "";
     dashi_state *mem = dashi_state_open("memory", NULL, err, sizeof err);
     dashi_state *red = dashi_state_open(dashi_test_redis_url(srv), "r:", err, sizeof err);
     cr_assert_not_null(mem);
     cr_assert_not_null(red, "%s", err);
-    uint32_t seed = 20240607;
-    enum { SETS = 3000, MAXB = 64 };
+    cr_assert_leq(max_batch, MAXB);
     dashi_writeset ws[MAXB];
     const dashi_writeset *sets[MAXB];
     dashi_err rm[MAXB], rr[MAXB];
     size_t done = 0, conflicts = 0;
-    while (done < SETS) {
-        size_t b = 1 + lcg(&seed) % MAXB;
+    while (done < n_sets) {
+        size_t b = 1 + lcg(&seed) % max_batch;
         for (size_t i = 0; i < b; i++) {
             dashi_writeset_init(&ws[i]);
             size_t nops = 1 + lcg(&seed) % 6;
-            for (size_t j = 0; j < nops; j++) {
-                char key[16], val[16];
-                snprintf(key, sizeof key, "k%u", (unsigned)(lcg(&seed) % 30));
-                snprintf(val, sizeof val, "v%u", (unsigned)(lcg(&seed) % 4));
-                dashi_ws_kind kind = (dashi_ws_kind)(lcg(&seed) % 6);
-                if (kind == DASHI_WS_TIMER_ADD || kind == DASHI_WS_TIMER_DEL)
-                    snprintf(key, sizeof key, "t%u", (unsigned)(lcg(&seed) % 200));
-                dashi_time due = (dashi_time)(lcg(&seed) % 40) - 5;
-                ws_add(&ws[i], kind, key, kind == DASHI_WS_CHECK_EQ && lcg(&seed) % 2 ? "v0" : val, due);
-            }
+            for (size_t j = 0; j < nops; j++)
+                op(&ws[i], &seed, ctx);
             sets[i] = &ws[i];
         }
         cr_assert_eq(mem->ops->apply(mem, b, sets, rm, err, sizeof err), DASHI_OK, "%s", err);
@@ -1430,7 +1441,7 @@ Test(state_redis_only, same_random_history_same_state) {
             dashi_writeset_clear(&ws[i]);
         }
         done += b;
-        if (lcg(&seed) % 8 == 0) {
+        if (timers && lcg(&seed) % 8 == 0) {
             size_t nm = 0, nr = 0;
             dashi_time until = (dashi_time)(lcg(&seed) % 40) - 5;
             size_t max = 1 + lcg(&seed) % 20;
@@ -1445,7 +1456,7 @@ Test(state_redis_only, same_random_history_same_state) {
         }
     }
     cr_assert_gt(conflicts, 100, "the history exercises conflicts (%zu)", conflicts);
-    cr_assert_lt(conflicts, SETS - 100, "and applies (%zu conflicts)", conflicts);
+    cr_assert_lt(conflicts, n_sets - 100, "and applies (%zu conflicts)", conflicts);
     char *dm = dump_store(mem), *dr = dump_store(red);
     cr_assert_str_eq(dm, dr);
     cr_assert_eq(timers_count(mem), timers_count(red));
@@ -1454,6 +1465,25 @@ Test(state_redis_only, same_random_history_same_state) {
     dashi_state_destroy(mem);
     dashi_state_destroy(red);
     dashi_test_redis_stop(srv);
+}
+
+/* Any kind of operation on 30 keys and 200 timer ids, due from -5 to 34. */
+static void any_op(dashi_writeset *ws, uint32_t *seed, const void *ctx) {
+    char key[16], val[16];
+    (void)ctx;
+    snprintf(key, sizeof key, "k%u", (unsigned)(lcg(seed) % 30));
+    snprintf(val, sizeof val, "v%u", (unsigned)(lcg(seed) % 4));
+    dashi_ws_kind kind = (dashi_ws_kind)(lcg(seed) % 6);
+    if (kind == DASHI_WS_TIMER_ADD || kind == DASHI_WS_TIMER_DEL)
+        snprintf(key, sizeof key, "t%u", (unsigned)(lcg(seed) % 200));
+    dashi_time due = (dashi_time)(lcg(seed) % 40) - 5;
+    ws_add(ws, kind, key, kind == DASHI_WS_CHECK_EQ && lcg(seed) % 2 ? "v0" : val, due);
+}
+
+Test(state_redis_only, same_random_history_same_state) {
+    /* A seeded random history of write sets, batched at random, applied to both
+     * stores: every result and the final contents must agree. */
+    same_random_history(20240607, 3000, 64, any_op, NULL, true);
 }
 
 /* ---------------------------------------------------------------- bucketed keys
@@ -1580,22 +1610,8 @@ STATE_TEST(bucketed_keys_many_in_one_family) {
     /* enough keys that buckets hold many fields each, deleted again in between */
     enum { N = 3000 };
     char key[32], val[32];
-    dashi_writeset ws;
-    dashi_writeset_init(&ws);
-    for (int i = 0; i < N; i++) {
-        snprintf(key, sizeof key, "acct:u%07d", i);
-        snprintf(val, sizeof val, "{\"t\":%d}", i);
-        ws_add(&ws, DASHI_WS_PUT, key, val, 0);
-    }
-    cr_assert_eq(apply1(st, &ws), DASHI_OK);
-    dashi_writeset_clear(&ws);
-    dashi_writeset_init(&ws);
-    for (int i = 0; i < N; i += 2) {
-        snprintf(key, sizeof key, "acct:u%07d", i);
-        ws_add(&ws, DASHI_WS_DEL, key, NULL, 0);
-    }
-    cr_assert_eq(apply1(st, &ws), DASHI_OK);
-    dashi_writeset_clear(&ws);
+    apply_range(st, DASHI_WS_PUT, "acct:u%07d", "{\"t\":%d}", 0, N, 1);
+    apply_range(st, DASHI_WS_DEL, "acct:u%07d", NULL, 0, N, 2);
     for (int i = 0; i < N; i += 97) {
         snprintf(key, sizeof key, "acct:u%07d", i);
         snprintf(val, sizeof val, "{\"t\":%d}", i);
@@ -1627,8 +1643,7 @@ static long long count_keys(redisContext *c, const char *pattern) {
 Test(state_redis_only, bucket_layout) {
     dashi_test_redis *srv = start_server();
     char err[512] = "", key[64];
-    dashi_state *st = dashi_state_redis_new(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     redisContext *c = redisConnectUnix(dashi_test_redis_socket(srv));
     cr_assert(c && !c->err);
 
@@ -1647,16 +1662,8 @@ Test(state_redis_only, bucket_layout) {
     cr_assert_eq(count_keys(c, "t:h:*"), 1);
 
     /* many keys of one family share buckets, which stay listpacks */
-    for (int i = 0; i < 40000; i += 1000) {
-        dashi_writeset ws;
-        dashi_writeset_init(&ws);
-        for (int j = i; j < i + 1000; j++) {
-            snprintf(key, sizeof key, "ev:r%d", j);
-            ws_add(&ws, DASHI_WS_PUT, key, "{\"d\":\"d-52a8d7a66138cf0b\",\"t\":1654012810000}", 0);
-        }
-        cr_assert_eq(apply1(st, &ws), DASHI_OK);
-        dashi_writeset_clear(&ws);
-    }
+    for (int i = 0; i < 40000; i += 1000)
+        apply_range(st, DASHI_WS_PUT, "ev:r%d", "{\"d\":\"d-52a8d7a66138cf0b\",\"t\":1654012810000}", i, i + 1000, 1);
     long long buckets = count_keys(c, "t:h:ev:*");
     cr_assert_gt(buckets, 10000, "%lld buckets", buckets);
     cr_assert_lt(buckets, 40000, "%lld buckets: several keys share one", buckets);
@@ -1691,16 +1698,8 @@ Test(state_redis_only, bucket_layout) {
     free(big);
 
     /* deleting every key leaves no empty hash behind */
-    for (int i = 0; i < 40000; i += 1000) {
-        dashi_writeset ws;
-        dashi_writeset_init(&ws);
-        for (int j = i; j < i + 1000; j++) {
-            snprintf(key, sizeof key, "ev:r%d", j);
-            ws_add(&ws, DASHI_WS_DEL, key, NULL, 0);
-        }
-        cr_assert_eq(apply1(st, &ws), DASHI_OK);
-        dashi_writeset_clear(&ws);
-    }
+    for (int i = 0; i < 40000; i += 1000)
+        apply_range(st, DASHI_WS_DEL, "ev:r%d", NULL, i, i + 1000, 1);
     del(st, "acct:u1");
     snprintf(key, sizeof key, "attr:P1.%s", digest_a);
     del(st, key);
@@ -1720,8 +1719,7 @@ Test(state_redis_only, listpack_limit_raised_or_respected) {
     dashi_test_redis *srv = start_server();
     char err[512] = "";
     /* the store raises hash-max-listpack-value to 256 when it may */
-    dashi_state *st = dashi_state_redis_new(dashi_test_redis_url(srv), "t:", err, sizeof err);
-    cr_assert_not_null(st, "%s", err);
+    dashi_state *st = open_redis(srv, "t:");
     dashi_state_destroy(st);
     redisContext *c = redisConnectUnix(dashi_test_redis_socket(srv));
     cr_assert(c && !c->err);
@@ -1760,63 +1758,31 @@ Test(state_redis_only, listpack_limit_raised_or_respected) {
     dashi_test_redis_stop(srv);
 }
 
+/* A data operation (ctx: a value large enough to leave its bucket) on keys of every
+ * placement: plain, plain family, bucketed, bucketed with a digest. */
+static void placed_op(dashi_writeset *ws, uint32_t *seed, const void *ctx) {
+    static const char *const key_forms[] = {"k%u", "ob:%u", "acct:u%u", "attr:P1.%u", "x:%u"};
+    const char *big = ctx;
+    char key[128], val[600];
+    unsigned form = lcg(seed) % 5, id = lcg(seed) % 12;
+    snprintf(key, sizeof key, key_forms[form], id);
+    if (form == 3)
+        snprintf(key, sizeof key, "attr:P1.%.40s%03u", digest_a, id * 16);
+    switch (lcg(seed) % 4) {
+    case 0: snprintf(val, sizeof val, "v%u", (unsigned)(lcg(seed) % 3)); break;
+    case 1: snprintf(val, sizeof val, "{\"e\":{\"P1.%s\":[0]}}", digest_a); break;
+    case 2: snprintf(val, sizeof val, "\xfe%u\xff", (unsigned)(lcg(seed) % 2)); break;
+    default: snprintf(val, sizeof val, "%s%u", big, (unsigned)(lcg(seed) % 2)); break;
+    }
+    dashi_ws_kind kind = (dashi_ws_kind)(lcg(seed) % 4); /* data ops only */
+    ws_add(ws, kind, key, val, 0);
+}
+
 Test(state_redis_only, same_random_history_bucketed) {
     /* The random history again, over keys of every placement: plain, plain family,
      * bucketed, bucketed with a digest; values small, with digests and escapes, and
      * large enough to move to a plain key and back. */
-    dashi_test_redis *srv = start_server();
-    char err[512] = "";
-    dashi_state *mem = dashi_state_open("memory", NULL, err, sizeof err);
-    dashi_state *red = dashi_state_open(dashi_test_redis_url(srv), "r:", err, sizeof err);
-    cr_assert_not_null(mem);
-    cr_assert_not_null(red, "%s", err);
-    static const char *const key_forms[] = {"k%u", "ob:%u", "acct:u%u", "attr:P1.%u", "x:%u"};
     char *big = filled("0123456789", 400);
-    uint32_t seed = 7;
-    enum { SETS = 2000, MAXB = 32 };
-    dashi_writeset ws[MAXB];
-    const dashi_writeset *sets[MAXB];
-    dashi_err rm[MAXB], rr[MAXB];
-    size_t done = 0, conflicts = 0;
-    while (done < SETS) {
-        size_t b = 1 + lcg(&seed) % MAXB;
-        for (size_t i = 0; i < b; i++) {
-            dashi_writeset_init(&ws[i]);
-            size_t nops = 1 + lcg(&seed) % 6;
-            for (size_t j = 0; j < nops; j++) {
-                char key[128], val[600];
-                unsigned form = lcg(&seed) % 5, id = lcg(&seed) % 12;
-                snprintf(key, sizeof key, key_forms[form], id);
-                if (form == 3)
-                    snprintf(key, sizeof key, "attr:P1.%.40s%03u", digest_a, id * 16);
-                switch (lcg(&seed) % 4) {
-                case 0: snprintf(val, sizeof val, "v%u", (unsigned)(lcg(&seed) % 3)); break;
-                case 1: snprintf(val, sizeof val, "{\"e\":{\"P1.%s\":[0]}}", digest_a); break;
-                case 2: snprintf(val, sizeof val, "\xfe%u\xff", (unsigned)(lcg(&seed) % 2)); break;
-                default: snprintf(val, sizeof val, "%s%u", big, (unsigned)(lcg(&seed) % 2)); break;
-                }
-                dashi_ws_kind kind = (dashi_ws_kind)(lcg(&seed) % 4); /* data ops only */
-                ws_add(&ws[i], kind, key, val, 0);
-            }
-            sets[i] = &ws[i];
-        }
-        cr_assert_eq(mem->ops->apply(mem, b, sets, rm, err, sizeof err), DASHI_OK, "%s", err);
-        cr_assert_eq(red->ops->apply(red, b, sets, rr, err, sizeof err), DASHI_OK, "%s", err);
-        for (size_t i = 0; i < b; i++) {
-            cr_assert_eq(rm[i], rr[i], "set %zu: memory %d, redis %d", done + i, rm[i], rr[i]);
-            conflicts += rm[i] == DASHI_ERR_CONFLICT;
-            dashi_writeset_clear(&ws[i]);
-        }
-        done += b;
-    }
-    cr_assert_gt(conflicts, 100, "the history exercises conflicts (%zu)", conflicts);
-    cr_assert_lt(conflicts, SETS - 100, "and applies (%zu conflicts)", conflicts);
-    char *dm = dump_store(mem), *dr = dump_store(red);
-    cr_assert_str_eq(dm, dr);
-    free(dm);
-    free(dr);
+    same_random_history(7, 2000, 32, placed_op, big, false);
     free(big);
-    dashi_state_destroy(mem);
-    dashi_state_destroy(red);
-    dashi_test_redis_stop(srv);
 }

@@ -2,15 +2,17 @@
 # rss.sh — the processor's memory over a long `dashi run`: does it stay flat?
 #
 # usage: bench/rss.sh [--ambassadors N] [--customers N] [--seed N] [--interval S]
-#                     [--dashi BINARY] [--keep DIR] [--set KEY=VALUE]...
+#                     [--rate EVENTS_PER_S] [--dashi BINARY] [--keep DIR] [--set KEY=VALUE]...
 #
 # Issue 8 asks for the processor's memory to be flat over a long run: no growth
 # from the outbox, the de-duplication markers or the timers (those live in Redis;
 # what the process holds is its merge queues, the outbox entries in flight,
 # librdkafka's buffers and the allocator's). On a seeded stream (`dashi gen`;
 # 20,000 ambassadors and 200,000 customers give about 610,000 events) published
-# to a private mock cluster first, `dashi run` on a private Redis applies it
-# until caught up, while this script samples every --interval seconds (default 2)
+# at --rate events/s (default 1,500) to a private mock cluster while `dashi run`
+# on a private Redis applies it (the mock keeps at most 5 MB or 100,000 message
+# sets per partition and drops the oldest beyond that, so a stream this size
+# cannot be published ahead of the run), this script samples every --interval seconds (default 2)
 # the process's VmRSS and the steps it has applied (dashi_step_seconds_count from
 # /metrics). It writes $work/rss.csv (seconds, applied, rss_kb) and prints RSS at
 # each tenth of the stream, the peak, and the growth per 100,000 events over the
@@ -21,17 +23,18 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 run_sets=()
-ambassadors=20000 customers=200000 seed=1 interval=2 keep='' dashi="$root/build/dashi"
+ambassadors=20000 customers=200000 seed=1 interval=2 rate=1500 keep='' dashi="$root/build/dashi"
 while [ $# -gt 0 ]; do
   case "$1" in
     --ambassadors) ambassadors=$2; shift 2 ;;
     --customers) customers=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --interval) interval=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
     --dashi) dashi=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
     --set) run_sets+=(--set "$2"); shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/rss.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -60,12 +63,10 @@ echo "$events events"
 start_redis r
 start_cluster k
 boot=$(cat "$work/k.bootstrap")
-echo "== publishing to the mock cluster =="
-"$dashi" publish --bootstrap "$boot" --in "$work/events.ndjson" 2>"$work/publish.err"
 run_config "$work/run.json" "$work/r.sock" bench-rss
 echo "== dashi run, sampled every $interval s =="
 "$dashi" run --config "$work/run.json" --bootstrap "$boot" --set metrics.listen=127.0.0.1:0 "${run_sets[@]}" \
-  --exit-idle 3000 --clock-until "$until_t" 2>"$work/run.err" &
+  --exit-idle 10000 --clock-until "$until_t" 2>"$work/run.err" &
 run=$!
 port=''
 for _ in $(seq 200); do
@@ -74,6 +75,9 @@ for _ in $(seq 200); do
   sleep 0.05
 done
 [ -n "$port" ] || { echo "dashi run serves no /metrics" >&2; cat "$work/run.err" >&2; exit 1; }
+echo "== publishing at $rate events/s =="
+"$dashi" publish --bootstrap "$boot" --in "$work/events.ndjson" --rate "$rate" 2>"$work/publish.err" &
+pids+=($!)
 t0=$(secs)
 echo "seconds,applied,rss_kb" >"$work/rss.csv"
 while kill -0 "$run" 2>/dev/null; do

@@ -9,8 +9,9 @@
  * is applied before the order that follows it on another topic — and one member
  * applies events in exactly replay's order.
  *
- * Effectively once. Every step (an event or a timer) commits to Redis in one
- * atomic write set: the rules' state changes, the event's de-duplication marker,
+ * Effectively once. Records are applied in engine batches (docs/BATCHES.md: a
+ * few Redis round trips per batch), but every step (an event or a timer) still
+ * commits to Redis in its own atomic write set: the rules' state changes, the event's de-duplication marker,
  * the partition's progress "off:<topic>:<p>" = offset, a check that the task's
  * fencing epoch "ep:<p>" is still ours (taken on assignment: a member that lost
  * the partition can no longer write), and the step's outputs in an outbox

@@ -1,10 +1,24 @@
 # lib.sh — shell functions the benchmark scripts share (sourced, not run).
-# shellcheck shell=bash disable=SC2154
+# shellcheck shell=bash disable=SC2154,SC2034
 #
 # The caller sets $work (a scratch directory), $dashi (the binary) and $root (the
 # repository), and an array pids=() that stop_all kills. Servers are always private:
 # a redis-server on a unix socket in $work without persistence, and `dashi
 # devcluster` (librdkafka's mock cluster) with its bootstrap string in a file.
+
+# common_opt NAME VALUE: the options run.sh and rss.sh share (each takes a value);
+# false when NAME is not one of them.
+common_opt() {
+  case "$1" in
+    --ambassadors) ambassadors=$2 ;;
+    --customers) customers=$2 ;;
+    --seed) seed=$2 ;;
+    --dashi) dashi=$2 ;;
+    --keep) keep=$2 ;;
+    --set) run_sets+=(--set "$2") ;;
+    *) return 1 ;;
+  esac
+}
 
 stop_all() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -23,19 +23,16 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 run_sets=()
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 ambassadors=20000 customers=200000 seed=1 interval=2 rate=1500 keep='' dashi="$root/build/dashi"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --ambassadors) ambassadors=$2; shift 2 ;;
-    --customers) customers=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
     --interval) interval=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
-    --dashi) dashi=$2; shift 2 ;;
-    --keep) keep=$2; shift 2 ;;
-    --set) run_sets+=(--set "$2"); shift 2 ;;
     -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench/rss.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    *) [ $# -ge 2 ] && common_opt "$1" "$2" && shift 2 && continue
+       echo "bench/rss.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 for tool in redis-server curl python3; do
@@ -47,8 +44,6 @@ until_t=2022-08-31T00:00:00+08:00
 work=${keep:-$(mktemp -d /tmp/dashi-rss.XXXXXX)}
 mkdir -p "$work"
 pids=()
-# shellcheck source=bench/lib.sh
-. "$root/bench/lib.sh"
 cleanup() {
   stop_all
   [ -n "$keep" ] || rm -rf "$work"

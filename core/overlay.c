@@ -182,45 +182,46 @@ struct dashi_overlay {
     dashi_overlay_stats stats;
 };
 
-static ov_entry *entry_get(dashi_overlay *o, const char *key, size_t key_len) {
+/* The record of key in table t, made (zeroed, key copied at key_off of a block of
+ * size + key_len + 1 bytes whose first member is its ov_node) when absent; *made
+ * says which. NULL when out of memory. */
+static ov_node *node_get(ov_table *t, const char *key, size_t key_len, size_t size, size_t key_off, bool *made) {
     uint64_t h = hash_bytes(key, key_len);
-    ov_entry *e = (ov_entry *)table_find(&o->entries, key, key_len, h);
-    if (e)
-        return e;
-    if (!(e = calloc(1, sizeof(*e) + key_len + 1)))
+    ov_node *node = table_find(t, key, key_len, h);
+    *made = false;
+    if (node)
+        return node;
+    char *block = calloc(1, size + key_len + 1);
+    if (!block)
         return NULL;
+    char *copy = block + key_off;
     if (key_len)
-        memcpy(e->key, key, key_len);
-    e->key[key_len] = '\0';
-    e->node.key = e->key;
-    e->node.key_len = key_len;
-    e->node.hash = h;
-    e->first_step = NO_STEP;
-    if (table_add(&o->entries, &e->node) != 0) {
-        free(e);
+        memcpy(copy, key, key_len);
+    copy[key_len] = '\0';
+    node = (ov_node *)(void *)block;
+    node->key = copy;
+    node->key_len = key_len;
+    node->hash = h;
+    if (table_add(t, node) != 0) {
+        free(block);
         return NULL;
     }
+    *made = true;
+    return node;
+}
+
+static ov_entry *entry_get(dashi_overlay *o, const char *key, size_t key_len) {
+    bool made;
+    ov_entry *e = (ov_entry *)(void *)node_get(&o->entries, key, key_len, sizeof(ov_entry), offsetof(ov_entry, key),
+                                               &made);
+    if (e && made)
+        e->first_step = NO_STEP;
     return e;
 }
 
 static ov_timer *timer_get(dashi_overlay *o, const char *id, size_t id_len) {
-    uint64_t h = hash_bytes(id, id_len);
-    ov_timer *t = (ov_timer *)table_find(&o->timers, id, id_len, h);
-    if (t)
-        return t;
-    if (!(t = calloc(1, sizeof(*t) + id_len + 1)))
-        return NULL;
-    if (id_len)
-        memcpy(t->id, id, id_len);
-    t->id[id_len] = '\0';
-    t->node.key = t->id;
-    t->node.key_len = id_len;
-    t->node.hash = h;
-    if (table_add(&o->timers, &t->node) != 0) {
-        free(t);
-        return NULL;
-    }
-    return t;
+    bool made;
+    return (ov_timer *)(void *)node_get(&o->timers, id, id_len, sizeof(ov_timer), offsetof(ov_timer, id), &made);
 }
 
 /* ---------------------------------------------------------------- what the store held */

@@ -109,9 +109,11 @@ static size_t gen(const char *seed, const char *ambassadors, const char *custome
     return n;
 }
 
+/* Batches of 25 records (not the default 500): progress moves in small steps, so
+ * kills land at many points of the stream, between and inside batch commits. */
 static pid_t start_run(const char *group, const char *log) {
-    const char *args[] = {"--set", "merge.wait_ms=100", "--exit-idle", "2000", "--clock-until", UNTIL, "--verbose",
-                          NULL};
+    const char *args[] = {"--set", "merge.wait_ms=100", "--set", "batch.max_events=25", "--exit-idle", "2000",
+                          "--clock-until", UNTIL, "--verbose", NULL};
     return dashi_test_live_spawn_run(group, "live:", log, args);
 }
 

@@ -351,6 +351,19 @@ static void known_forget_set(dashi_overlay *o, const dashi_writeset *ws) {
         if (ws->ops[i].kind == DASHI_WS_PUT || ws->ops[i].kind == DASHI_WS_DEL)
             known_forget(o, ws->ops[i].key, ws->ops[i].key_len);
 }
+/* What a staged TIMER_ADD or TIMER_DEL op does to its timer. -1 on out of memory. */
+static int timer_stage(dashi_overlay *o, const dashi_ws_op *op) {
+    ov_timer *t = timer_get(o, op->key, op->key_len);
+    if (!t)
+        return -1;
+    t->modded = true;
+    t->present = op->kind == DASHI_WS_TIMER_ADD;
+    t->due = op->due;
+    t->payload = t->present ? op->val : NULL;
+    t->payload_len = t->present ? op->val_len : 0;
+    return 0;
+}
+
 /* What set ws does to the batch's values and timers. -1 on out of memory. */
 static int replay_set(dashi_overlay *o, const dashi_writeset *ws) {
     for (size_t i = 0; i < ws->n; i++) {
@@ -362,15 +375,8 @@ static int replay_set(dashi_overlay *o, const dashi_writeset *ws) {
             e->written = true;
             e->cur = op->kind == DASHI_WS_PUT ? op->val : NULL;
             e->cur_len = op->kind == DASHI_WS_PUT ? op->val_len : 0;
-        } else if (op->kind == DASHI_WS_TIMER_ADD || op->kind == DASHI_WS_TIMER_DEL) {
-            ov_timer *t = timer_get(o, op->key, op->key_len);
-            if (!t)
-                return -1;
-            t->modded = true;
-            t->present = op->kind == DASHI_WS_TIMER_ADD;
-            t->due = op->due;
-            t->payload = t->present ? op->val : NULL;
-            t->payload_len = t->present ? op->val_len : 0;
+        } else if ((op->kind == DASHI_WS_TIMER_ADD || op->kind == DASHI_WS_TIMER_DEL) && timer_stage(o, op) != 0) {
+            return -1;
         }
     }
     return 0;
@@ -391,16 +397,8 @@ static int timers_rebuild(dashi_overlay *o) {
     for (size_t s = 0; s < o->n_steps; s++)
         for (size_t i = 0; i < o->sets[s].n; i++) {
             const dashi_ws_op *op = &o->sets[s].ops[i];
-            if (op->kind != DASHI_WS_TIMER_ADD && op->kind != DASHI_WS_TIMER_DEL)
-                continue;
-            ov_timer *t = timer_get(o, op->key, op->key_len);
-            if (!t)
+            if ((op->kind == DASHI_WS_TIMER_ADD || op->kind == DASHI_WS_TIMER_DEL) && timer_stage(o, op) != 0)
                 return -1;
-            t->modded = true;
-            t->present = op->kind == DASHI_WS_TIMER_ADD;
-            t->due = op->due;
-            t->payload = t->present ? op->val : NULL;
-            t->payload_len = t->present ? op->val_len : 0;
         }
     return 0;
 }

@@ -20,6 +20,19 @@ common_opt() {
   esac
 }
 
+# bench_workdir NAME: $work is --keep's directory, else a new /tmp/NAME.XXXXXX removed
+# at exit; every server started is stopped at exit either way.
+bench_workdir() {
+  work=${keep:-$(mktemp -d "/tmp/$1.XXXXXX")}
+  mkdir -p "$work"
+  pids=()
+  trap bench_cleanup EXIT INT TERM
+}
+bench_cleanup() {
+  stop_all
+  [ -n "$keep" ] || rm -rf "$work"
+}
+
 stop_all() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done

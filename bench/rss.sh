@@ -41,14 +41,7 @@ done
 [ -x "$dashi" ] || { echo "bench/rss.sh: no dashi binary at $dashi (build first)" >&2; exit 1; }
 
 until_t=2022-08-31T00:00:00+08:00
-work=${keep:-$(mktemp -d /tmp/dashi-rss.XXXXXX)}
-mkdir -p "$work"
-pids=()
-cleanup() {
-  stop_all
-  [ -n "$keep" ] || rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+bench_workdir dashi-rss
 
 echo "== stream: dashi gen --seed $seed --ambassadors $ambassadors --customers $customers =="
 "$dashi" gen --seed "$seed" --ambassadors "$ambassadors" --customers "$customers" --out "$work/events.ndjson" 2>/dev/null

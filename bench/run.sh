@@ -54,14 +54,7 @@ done
 [ -x "$dashi" ] || { echo "bench/run.sh: no dashi binary at $dashi (build first)" >&2; exit 1; }
 
 until_t=2022-08-31T00:00:00+08:00
-work=${keep:-$(mktemp -d /tmp/dashi-bench.XXXXXX)}
-mkdir -p "$work"
-pids=()
-cleanup() {
-  stop_all
-  [ -n "$keep" ] || rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+bench_workdir dashi-bench
 
 # replay_seconds ARGS...: the replay loop's own time as dashi replay reports it
 replay_seconds() {
